@@ -24,7 +24,7 @@ static const char *default_log(enum crl_cmd cmd)
 	case CMD_PAGE_SERVER:
 		return "page-server.log";
 	default:
-		return NULL;	/* check, show: the terminal only */
+		return NULL; /* check, show: the terminal only */
 	}
 }
 

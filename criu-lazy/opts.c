@@ -40,116 +40,118 @@ struct opt_scope {
 };
 
 static const struct opt_scope scopes[] = {
-	{ 't', DUMPS },
-	{ 'D', ALL_CMDS & ~C(CMD_CHECK) },
-	{ 'W', ALL_CMDS },
-	{ 'o', ALL_CMDS },
-	{ 'v', ALL_CMDS },
-	{ OPT_PIDFILE, C(CMD_RESTORE) | C(CMD_PAGE_SERVER) | C(CMD_LAZY_PAGES) },
-	{ 'd', C(CMD_RESTORE) | C(CMD_PAGE_SERVER) | C(CMD_LAZY_PAGES) },
-	{ 'R', DUMPS },
-	{ 's', DUMPS },
-	{ OPT_SHELL_JOB, DUMPS | C(CMD_RESTORE) },
-	{ OPT_LAZY_PAGES, C(CMD_DUMP) | C(CMD_RESTORE) | C(CMD_PAGE_SERVER) },
-	{ OPT_ADDRESS, DUMPS | C(CMD_LAZY_PAGES) | C(CMD_PAGE_SERVER) },
-	{ OPT_PORT, DUMPS | C(CMD_LAZY_PAGES) | C(CMD_PAGE_SERVER) },
-	{ OPT_PAGE_SERVER, DUMPS | C(CMD_LAZY_PAGES) },
-	{ OPT_PREV_IMAGES_DIR, DUMPS },
-	{ OPT_TRACK_MEM, DUMPS },
-	{ OPT_DISPLAY_STATS, DUMPS | C(CMD_RESTORE) | C(CMD_LAZY_PAGES) | C(CMD_PAGE_SERVER) },
-	{ OPT_STATUS_FD, C(CMD_DUMP) | C(CMD_RESTORE) | C(CMD_LAZY_PAGES) | C(CMD_PAGE_SERVER) },
-	{ OPT_COMPRESS_LEVEL, DUMPS | C(CMD_PAGE_SERVER) },
-	{ OPT_LAZY_TIMEOUT, C(CMD_RESTORE) | C(CMD_LAZY_PAGES) },
-	{ OPT_RESTORE_SIBLING, C(CMD_RESTORE) },
-	{ OPT_TCP_ESTABLISHED, DUMPS | C(CMD_RESTORE) },
-	{ OPT_FEATURE, C(CMD_CHECK) },
-	{ OPT_JSON, C(CMD_SHOW) },
+    {'t', DUMPS},
+    {'D', ALL_CMDS & ~C(CMD_CHECK)},
+    {'W', ALL_CMDS},
+    {'o', ALL_CMDS},
+    {'v', ALL_CMDS},
+    {OPT_PIDFILE, C(CMD_RESTORE) | C(CMD_PAGE_SERVER) | C(CMD_LAZY_PAGES)},
+    {'d', C(CMD_RESTORE) | C(CMD_PAGE_SERVER) | C(CMD_LAZY_PAGES)},
+    {'R', DUMPS},
+    {'s', DUMPS},
+    {OPT_SHELL_JOB, DUMPS | C(CMD_RESTORE)},
+    {OPT_LAZY_PAGES, C(CMD_DUMP) | C(CMD_RESTORE) | C(CMD_PAGE_SERVER)},
+    {OPT_ADDRESS, DUMPS | C(CMD_LAZY_PAGES) | C(CMD_PAGE_SERVER)},
+    {OPT_PORT, DUMPS | C(CMD_LAZY_PAGES) | C(CMD_PAGE_SERVER)},
+    {OPT_PAGE_SERVER, DUMPS | C(CMD_LAZY_PAGES)},
+    {OPT_PREV_IMAGES_DIR, DUMPS},
+    {OPT_TRACK_MEM, DUMPS},
+    {OPT_DISPLAY_STATS, DUMPS | C(CMD_RESTORE) | C(CMD_LAZY_PAGES) | C(CMD_PAGE_SERVER)},
+    {OPT_STATUS_FD, C(CMD_DUMP) | C(CMD_RESTORE) | C(CMD_LAZY_PAGES) | C(CMD_PAGE_SERVER)},
+    {OPT_COMPRESS_LEVEL, DUMPS | C(CMD_PAGE_SERVER)},
+    {OPT_LAZY_TIMEOUT, C(CMD_RESTORE) | C(CMD_LAZY_PAGES)},
+    {OPT_RESTORE_SIBLING, C(CMD_RESTORE)},
+    {OPT_TCP_ESTABLISHED, DUMPS | C(CMD_RESTORE)},
+    {OPT_FEATURE, C(CMD_CHECK)},
+    {OPT_JSON, C(CMD_SHOW)},
 };
 
 static const struct option long_opts[] = {
-	{ "tree", required_argument, NULL, 't' },
-	{ "images-dir", required_argument, NULL, 'D' },
-	{ "work-dir", required_argument, NULL, 'W' },
-	{ "log-file", required_argument, NULL, 'o' },
-	{ "verbosity", optional_argument, NULL, 'v' },
-	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
-	{ "restore-detached", no_argument, NULL, 'd' },
-	{ "daemon", no_argument, NULL, 'd' },
-	{ "leave-running", no_argument, NULL, 'R' },
-	{ "leave-stopped", no_argument, NULL, 's' },
-	{ "shell-job", no_argument, NULL, OPT_SHELL_JOB },
-	{ "lazy-pages", no_argument, NULL, OPT_LAZY_PAGES },
-	{ "address", required_argument, NULL, OPT_ADDRESS },
-	{ "port", required_argument, NULL, OPT_PORT },
-	{ "page-server", no_argument, NULL, OPT_PAGE_SERVER },
-	{ "prev-images-dir", required_argument, NULL, OPT_PREV_IMAGES_DIR },
-	{ "track-mem", no_argument, NULL, OPT_TRACK_MEM },
-	{ "display-stats", no_argument, NULL, OPT_DISPLAY_STATS },
-	{ "status-fd", required_argument, NULL, OPT_STATUS_FD },
-	{ "compress-level", required_argument, NULL, OPT_COMPRESS_LEVEL },
-	{ "lazy-timeout", required_argument, NULL, OPT_LAZY_TIMEOUT },
-	{ "restore-sibling", no_argument, NULL, OPT_RESTORE_SIBLING },
-	{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
-	{ "feature", required_argument, NULL, OPT_FEATURE },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "version", no_argument, NULL, 'V' },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
+    {"tree", required_argument, NULL, 't'},
+    {"images-dir", required_argument, NULL, 'D'},
+    {"work-dir", required_argument, NULL, 'W'},
+    {"log-file", required_argument, NULL, 'o'},
+    {"verbosity", optional_argument, NULL, 'v'},
+    {"pidfile", required_argument, NULL, OPT_PIDFILE},
+    {"restore-detached", no_argument, NULL, 'd'},
+    {"daemon", no_argument, NULL, 'd'},
+    {"leave-running", no_argument, NULL, 'R'},
+    {"leave-stopped", no_argument, NULL, 's'},
+    {"shell-job", no_argument, NULL, OPT_SHELL_JOB},
+    {"lazy-pages", no_argument, NULL, OPT_LAZY_PAGES},
+    {"address", required_argument, NULL, OPT_ADDRESS},
+    {"port", required_argument, NULL, OPT_PORT},
+    {"page-server", no_argument, NULL, OPT_PAGE_SERVER},
+    {"prev-images-dir", required_argument, NULL, OPT_PREV_IMAGES_DIR},
+    {"track-mem", no_argument, NULL, OPT_TRACK_MEM},
+    {"display-stats", no_argument, NULL, OPT_DISPLAY_STATS},
+    {"status-fd", required_argument, NULL, OPT_STATUS_FD},
+    {"compress-level", required_argument, NULL, OPT_COMPRESS_LEVEL},
+    {"lazy-timeout", required_argument, NULL, OPT_LAZY_TIMEOUT},
+    {"restore-sibling", no_argument, NULL, OPT_RESTORE_SIBLING},
+    {"tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED},
+    {"feature", required_argument, NULL, OPT_FEATURE},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"version", no_argument, NULL, 'V'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 static const struct {
 	const char *name;
 	enum crl_cmd cmd;
 } commands[] = {
-	{ "dump", CMD_DUMP },
-	{ "pre-dump", CMD_PRE_DUMP },
-	{ "restore", CMD_RESTORE },
-	{ "lazy-pages", CMD_LAZY_PAGES },
-	{ "page-server", CMD_PAGE_SERVER },
-	{ "check", CMD_CHECK },
-	{ "show", CMD_SHOW },
+    {"dump", CMD_DUMP},
+    {"pre-dump", CMD_PRE_DUMP},
+    {"restore", CMD_RESTORE},
+    {"lazy-pages", CMD_LAZY_PAGES},
+    {"page-server", CMD_PAGE_SERVER},
+    {"check", CMD_CHECK},
+    {"show", CMD_SHOW},
 };
 
 void opts_usage(FILE *f)
 {
-	fprintf(f,
-		"Usage:\n"
-		"  criu-lazy dump -t PID -D DIR [-R|-s] [--lazy-pages --address A --port P]\n"
-		"  criu-lazy pre-dump -t PID -D DIR [--prev-images-dir DIR] [--track-mem]\n"
-		"  criu-lazy restore -D DIR [-d] [--pidfile F] [--lazy-pages]\n"
-		"  criu-lazy lazy-pages -D DIR [--page-server --address A --port P]\n"
-		"  criu-lazy page-server -D DIR --port P [--address A] [--lazy-pages]\n"
-		"  criu-lazy check [--feature NAME]\n"
-		"  criu-lazy show FILE | -D DIR [--json]\n"
-		"\n"
-		"Options:\n"
-		"  -t, --tree PID             root of the process tree to checkpoint\n"
-		"  -D, --images-dir DIR       directory of the image files (default: .)\n"
-		"  -W, --work-dir DIR         directory for logs and pid files (default: images dir)\n"
-		"  -o, --log-file FILE        log file, relative to the work dir ('-' for stderr)\n"
-		"  -v[N]                      verbosity 0..4 (default 2; each extra v adds one)\n"
-		"      --pidfile FILE         write the pid of the restored root (or of the daemon)\n"
-		"  -d, --restore-detached     do not wait for the restored tree; it reparents to init\n"
-		"  -R, --leave-running        leave the tree running after dump\n"
-		"  -s, --leave-stopped        leave the tree stopped after dump\n"
-		"      --shell-job            the tree is a shell job attached to this terminal\n"
-		"      --lazy-pages           restore: leave anonymous memory to the lazy-pages daemon;\n"
-		"                             dump: serve memory to a remote lazy restore\n"
-		"      --address ADDR         page server address\n"
-		"      --port PORT            page server port\n"
-		"      --page-server          send to / fetch from a page server\n"
-		"      --prev-images-dir DIR  images of the previous pre-dump, relative to -D\n"
-		"      --track-mem            track memory changes for the next pre-dump/dump\n"
-		"      --display-stats        print statistics at the end\n"
-		"      --status-fd FD         write one zero byte to FD when ready, then close it\n"
-		"      --compress-level N     zstd level for page frames (default 1)\n"
-		"      --lazy-timeout SEC     kill lazily restored tasks left without a page source\n"
-		"      --restore-sibling      restore the root as a sibling, not a child\n"
-		"      --tcp-established      checkpoint established TCP connections\n"
-		"      --feature NAME         check: test one feature, exit 0 if present\n"
-		"      --json                 show: print JSON\n"
-		"  -V, --version              print the version\n"
-		"  -h, --help                 this text\n");
+	fprintf(
+	    f,
+	    "Usage:\n"
+	    "  criu-lazy dump -t PID -D DIR [-R|-s] [--lazy-pages --address A --port P]\n"
+	    "  criu-lazy pre-dump -t PID -D DIR [--prev-images-dir DIR] [--track-mem]\n"
+	    "  criu-lazy restore -D DIR [-d] [--pidfile F] [--lazy-pages]\n"
+	    "  criu-lazy lazy-pages -D DIR [--page-server --address A --port P]\n"
+	    "  criu-lazy page-server -D DIR --port P [--address A] [--lazy-pages]\n"
+	    "  criu-lazy check [--feature NAME]\n"
+	    "  criu-lazy show FILE | -D DIR [--json]\n"
+	    "\n"
+	    "Options:\n"
+	    "  -t, --tree PID             root of the process tree to checkpoint\n"
+	    "  -D, --images-dir DIR       directory of the image files (default: .)\n"
+	    "  -W, --work-dir DIR         directory for logs and pid files (default: images dir)\n"
+	    "  -o, --log-file FILE        log file, relative to the work dir ('-' for stderr)\n"
+	    "  -v[N]                      verbosity 0..4 (default 2; each extra v adds one)\n"
+	    "      --pidfile FILE         write the pid of the restored root (or of the daemon)\n"
+	    "  -d, --restore-detached     do not wait for the restored tree; it reparents to init\n"
+	    "  -R, --leave-running        leave the tree running after dump\n"
+	    "  -s, --leave-stopped        leave the tree stopped after dump\n"
+	    "      --shell-job            the tree is a shell job attached to this terminal\n"
+	    "      --lazy-pages           restore: leave anonymous memory to the lazy-pages "
+	    "daemon;\n"
+	    "                             dump: serve memory to a remote lazy restore\n"
+	    "      --address ADDR         page server address\n"
+	    "      --port PORT            page server port\n"
+	    "      --page-server          send to / fetch from a page server\n"
+	    "      --prev-images-dir DIR  images of the previous pre-dump, relative to -D\n"
+	    "      --track-mem            track memory changes for the next pre-dump/dump\n"
+	    "      --display-stats        print statistics at the end\n"
+	    "      --status-fd FD         write one zero byte to FD when ready, then close it\n"
+	    "      --compress-level N     zstd level for page frames (default 1)\n"
+	    "      --lazy-timeout SEC     kill lazily restored tasks left without a page source\n"
+	    "      --restore-sibling      restore the root as a sibling, not a child\n"
+	    "      --tcp-established      checkpoint established TCP connections\n"
+	    "      --feature NAME         check: test one feature, exit 0 if present\n"
+	    "      --json                 show: print JSON\n"
+	    "  -V, --version              print the version\n"
+	    "  -h, --help                 this text\n");
 }
 
 static int parse_int(const char *s, const char *what, long min, long max, int *out)
@@ -347,8 +349,8 @@ int opts_parse(struct crl_opts *o, int argc, char **argv)
 		return usage_error("%s", "no command given");
 	for (i = 0; i < nseen; i++) {
 		if (!opt_applies(seen[i], o->cmd)) {
-			fprintf(stderr, "Error: option --%s does not apply to '%s'\n\n", opt_name(seen[i]),
-				o->cmd_name);
+			fprintf(stderr, "Error: option --%s does not apply to '%s'\n\n",
+				opt_name(seen[i]), o->cmd_name);
 			opts_usage(stderr);
 			return -1;
 		}

@@ -101,7 +101,8 @@ int imgf_open_read(struct img_file *f, int dirfd, const char *name, uint32_t mag
 	return check_header(f, magic);
 }
 
-int imgf_open_mem(struct img_file *f, const void *buf, size_t size, const char *name, uint32_t magic)
+int imgf_open_mem(struct img_file *f, const void *buf, size_t size, const char *name,
+		  uint32_t magic)
 {
 	memset(f, 0, sizeof(*f));
 	f->fd = -1;
@@ -143,7 +144,8 @@ int imgf_next_raw(struct img_file *f, const uint8_t **data, uint32_t *len)
 	return 1;
 }
 
-int imgf_read_msg(struct img_file *f, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **msg)
+int imgf_read_msg(struct img_file *f, const ProtobufCMessageDescriptor *desc,
+		  ProtobufCMessage **msg)
 {
 	const uint8_t *data;
 	size_t start = f->off;
@@ -162,7 +164,8 @@ int imgf_read_msg(struct img_file *f, const ProtobufCMessageDescriptor *desc, Pr
 	return 1;
 }
 
-int imgf_read_one(struct img_file *f, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **msg)
+int imgf_read_one(struct img_file *f, const ProtobufCMessageDescriptor *desc,
+		  ProtobufCMessage **msg)
 {
 	int ret = imgf_read_msg(f, desc, msg);
 

@@ -13,17 +13,17 @@ enum img_type {
 	IMG_FILES,
 	IMG_FDINFO,
 	IMG_FS,
-	IMG_PAGEMAP,	/* owned by pagesrv: listed so show and open_image know it */
+	IMG_PAGEMAP, /* owned by pagesrv: listed so show and open_image know it */
 	IMG_PAGES,
 	IMG_LAZY_ORDER,
 	IMG_NR,
 };
 
 struct img_type_desc {
-	const char *fmt;		/* file name, with %s for the id where there is one */
+	const char *fmt; /* file name, with %s for the id where there is one */
 	uint32_t magic;
-	const ProtobufCMessageDescriptor *desc;	/* NULL: not a protobuf record file */
-	const char *what;		/* for messages and show */
+	const ProtobufCMessageDescriptor *desc; /* NULL: not a protobuf record file */
+	const char *what;			/* for messages and show */
 };
 
 extern const struct img_type_desc img_types[IMG_NR];

@@ -1,12 +1,12 @@
-/* Syscalls run inside a ptrace-stopped thread: the engine of dump (reading what /proc does not give)
- * and of restore (building the address space and state of each task from outside).
+/* Syscalls run inside a ptrace-stopped thread: the engine of dump (reading what /proc does not
+ * give) and of restore (building the address space and state of each task from outside).
  *
  * The thread must be traced by us and in a ptrace stop. inj_open() saves its registers and blocks
  * every signal with PTRACE_SETSIGMASK (pending signals stay pending, none interrupts an injected
- * syscall); inj_close() puts both back. Syscalls run either through a "syscall" instruction borrowed
- * from the thread's vDSO (two ptrace stops each) or, once a gadget is installed, through a small
- * code area of ours in the task (one stop each, and a batch mode that runs a table of syscalls
- * with a single stop).
+ * syscall); inj_close() puts both back. Syscalls run either through a "syscall" instruction
+ * borrowed from the thread's vDSO (two ptrace stops each) or, once a gadget is installed, through a
+ * small code area of ours in the task (one stop each, and a batch mode that runs a table of
+ * syscalls with a single stop).
  */
 #ifndef CRL_INJECT_H
 #define CRL_INJECT_H
@@ -15,15 +15,15 @@
 #include <sys/types.h>
 #include <sys/user.h>
 
-#define INJ_GADGET_SIZE		(16 * 4096UL)	/* code page + scratch pages */
-#define INJ_CODE_SIZE		4096UL
+#define INJ_GADGET_SIZE (16 * 4096UL) /* code page + scratch pages */
+#define INJ_CODE_SIZE 4096UL
 
 struct inj_ctx;
 
 struct inj_call {
 	long nr;
 	long arg[6];
-	long ret;	/* filled in; a call that fails stops the batch */
+	long ret; /* filled in; a call that fails stops the batch */
 };
 
 /* tid must be traced by the caller and stopped. 0 or -errno. */
@@ -43,8 +43,8 @@ uint64_t inj_saved_sigmask(const struct inj_ctx *ctx);
  * addr != 0 (MAP_FIXED_NOREPLACE), anywhere otherwise, and copies the gadget code into it. */
 int inj_install_gadget(struct inj_ctx *ctx, unsigned long addr);
 
-/* The task itself already mapped a gadget area at addr and copied inj_gadget_code() into it (restore:
- * the task is a fork of ours and does this before it stops). */
+/* The task itself already mapped a gadget area at addr and copied inj_gadget_code() into it
+ * (restore: the task is a fork of ours and does this before it stops). */
 int inj_use_gadget(struct inj_ctx *ctx, unsigned long addr);
 
 /* Our copy of the gadget code and its length, for inj_use_gadget()'s callers. */

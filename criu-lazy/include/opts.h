@@ -19,16 +19,16 @@ enum crl_cmd {
 struct crl_opts {
 	enum crl_cmd cmd;
 	const char *cmd_name;
-	int tree_pid;			/* -t */
-	const char *images_dir;		/* -D, default "." */
-	const char *work_dir;		/* -W, default images_dir */
-	const char *log_file;		/* -o, relative to work_dir; "-" for stderr */
-	int log_level;			/* -v[N]: 0..4, default 2 (warnings) */
+	int tree_pid;		/* -t */
+	const char *images_dir; /* -D, default "." */
+	const char *work_dir;	/* -W, default images_dir */
+	const char *log_file;	/* -o, relative to work_dir; "-" for stderr */
+	int log_level;		/* -v[N]: 0..4, default 2 (warnings) */
 	const char *pidfile;
-	bool restore_detached;		/* -d */
+	bool restore_detached; /* -d */
 	bool restore_sibling;
-	bool leave_running;		/* -R */
-	bool leave_stopped;		/* -s */
+	bool leave_running; /* -R */
+	bool leave_stopped; /* -s */
 	bool shell_job;
 	bool lazy_pages;
 	const char *address;
@@ -37,13 +37,13 @@ struct crl_opts {
 	const char *prev_images_dir;
 	bool track_mem;
 	bool display_stats;
-	int status_fd;			/* -1 when not given */
-	int compress_level;		/* --compress-level, zstd level, default 1 */
-	int lazy_timeout;		/* --lazy-timeout seconds */
+	int status_fd;	    /* -1 when not given */
+	int compress_level; /* --compress-level, zstd level, default 1 */
+	int lazy_timeout;   /* --lazy-timeout seconds */
 	bool tcp_established;
-	const char *feature;		/* check --feature */
-	bool json;			/* show --json */
-	const char *show_file;		/* show FILE */
+	const char *feature;   /* check --feature */
+	bool json;	       /* show --json */
+	const char *show_file; /* show FILE */
 };
 
 /* Parses argv. 0 when the command should run, 1 when it already did (help/version), -1 on a usage

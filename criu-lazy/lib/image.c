@@ -14,16 +14,16 @@
 #include "pagemap.pb-c.h"
 
 const struct img_type_desc img_types[IMG_NR] = {
-	[IMG_INVENTORY]	= { "inventory.img", 0x49564e31, &inventory_entry__descriptor, "inventory" },
-	[IMG_PSTREE]	= { "pstree.img", 0x45525431, &pstree_entry__descriptor, "process tree" },
-	[IMG_CORE]	= { "core-%s.img", 0x45524331, &core_entry__descriptor, "task core" },
-	[IMG_MM]	= { "mm-%s.img", 0x4d4d4d31, &mm_entry__descriptor, "address space" },
-	[IMG_FILES]	= { "files.img", 0x454c4631, &file_entry__descriptor, "open files" },
-	[IMG_FDINFO]	= { "fdinfo-%s.img", 0x44464431, &fdinfo_entry__descriptor, "fd table" },
-	[IMG_FS]	= { "fs-%s.img", 0x53465331, &fs_entry__descriptor, "cwd/root/umask" },
-	[IMG_PAGEMAP]	= { "pagemap-%s.img", PGS_PAGEMAP_MAGIC, NULL, "page index" },
-	[IMG_PAGES]	= { "pages-%s.img", PGS_PAGES_MAGIC, NULL, "page frames" },
-	[IMG_LAZY_ORDER] = { "lazy-order.img", 0x524f4c31, NULL, "working-set order" },
+    [IMG_INVENTORY] = {"inventory.img", 0x49564e31, &inventory_entry__descriptor, "inventory"},
+    [IMG_PSTREE] = {"pstree.img", 0x45525431, &pstree_entry__descriptor, "process tree"},
+    [IMG_CORE] = {"core-%s.img", 0x45524331, &core_entry__descriptor, "task core"},
+    [IMG_MM] = {"mm-%s.img", 0x4d4d4d31, &mm_entry__descriptor, "address space"},
+    [IMG_FILES] = {"files.img", 0x454c4631, &file_entry__descriptor, "open files"},
+    [IMG_FDINFO] = {"fdinfo-%s.img", 0x44464431, &fdinfo_entry__descriptor, "fd table"},
+    [IMG_FS] = {"fs-%s.img", 0x53465331, &fs_entry__descriptor, "cwd/root/umask"},
+    [IMG_PAGEMAP] = {"pagemap-%s.img", PGS_PAGEMAP_MAGIC, NULL, "page index"},
+    [IMG_PAGES] = {"pages-%s.img", PGS_PAGES_MAGIC, NULL, "page frames"},
+    [IMG_LAZY_ORDER] = {"lazy-order.img", 0x524f4c31, NULL, "working-set order"},
 };
 
 int img_type_by_magic(uint32_t magic)
@@ -98,7 +98,8 @@ int pb_read_one(struct img_file *f, void **msg)
 	int ret = pb_read_next(f, msg);
 
 	if (ret == 0) {
-		pr_err("%s: expected record is missing at offset %zu (truncated)\n", f->name, f->off);
+		pr_err("%s: expected record is missing at offset %zu (truncated)\n", f->name,
+		       f->off);
 		return -EBADMSG;
 	}
 	return ret < 0 ? ret : 0;

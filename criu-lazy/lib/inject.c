@@ -25,11 +25,11 @@
 #include "log.h"
 #include "inject.h"
 
-#define INJ_TABLE_OFF		INJ_CODE_SIZE
-#define INJ_TABLE_SIZE		(3 * 4096UL)
-#define INJ_TABLE_SLOTS		(INJ_TABLE_SIZE / sizeof(struct inj_call))
-#define INJ_DATA_OFF		(INJ_TABLE_OFF + INJ_TABLE_SIZE)
-#define INJ_WAIT_TIMEOUT_S	10
+#define INJ_TABLE_OFF INJ_CODE_SIZE
+#define INJ_TABLE_SIZE (3 * 4096UL)
+#define INJ_TABLE_SLOTS (INJ_TABLE_SIZE / sizeof(struct inj_call))
+#define INJ_DATA_OFF (INJ_TABLE_OFF + INJ_TABLE_SIZE)
+#define INJ_WAIT_TIMEOUT_S 10
 
 /*
  * The gadget: position independent, copied byte for byte into the task.
@@ -70,10 +70,10 @@ struct inj_ctx {
 	pid_t tid;
 	struct user_regs_struct saved;
 	uint64_t saved_mask;
-	unsigned long gadget;		/* 0: none */
-	int own_gadget;			/* installed by inj_install_gadget: removed by inj_close */
-	unsigned long vdso_syscall;	/* 0: not looked up yet */
-	int mem_fd;			/* /proc/TID/mem, opened on first need */
+	unsigned long gadget;	    /* 0: none */
+	int own_gadget;		    /* installed by inj_install_gadget: removed by inj_close */
+	unsigned long vdso_syscall; /* 0: not looked up yet */
+	int mem_fd;		    /* /proc/TID/mem, opened on first need */
 };
 
 static volatile sig_atomic_t wait_timed_out;
@@ -87,12 +87,12 @@ static void on_wait_alarm(int sig)
 int ptrace_wait_stop(pid_t tid, int *status)
 {
 	static int alarm_ready;
-	struct itimerval it = { .it_value = { .tv_sec = INJ_WAIT_TIMEOUT_S } };
+	struct itimerval it = {.it_value = {.tv_sec = INJ_WAIT_TIMEOUT_S}};
 	struct itimerval off = {};
 	int ret;
 
 	if (!alarm_ready) {
-		struct sigaction sa = { .sa_handler = on_wait_alarm };	/* no SA_RESTART */
+		struct sigaction sa = {.sa_handler = on_wait_alarm}; /* no SA_RESTART */
 
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGALRM, &sa, NULL);
@@ -152,7 +152,7 @@ static int resume_until_stop(struct inj_ctx *ctx, int req)
 			pr_perror("thread %d: cannot resume", ctx->tid);
 			return ret;
 		}
-again:
+	again:
 		ret = ptrace_wait_stop(ctx->tid, &status);
 		if (ret == -ESRCH) {
 			pr_err("thread %d: died while running an injected syscall (status 0x%x)\n",
@@ -260,10 +260,10 @@ static int syscall_borrowed(struct inj_ctx *ctx, struct user_regs_struct *r)
 	ret = set_regs(ctx->tid, r);
 	if (ret)
 		return ret;
-	ret = resume_until_stop(ctx, PTRACE_SYSCALL);	/* entry */
+	ret = resume_until_stop(ctx, PTRACE_SYSCALL); /* entry */
 	if (ret)
 		return ret;
-	ret = resume_until_stop(ctx, PTRACE_SYSCALL);	/* exit */
+	ret = resume_until_stop(ctx, PTRACE_SYSCALL); /* exit */
 	if (ret)
 		return ret;
 	return get_regs(ctx->tid, r);
@@ -305,7 +305,7 @@ static int batch_chunk(struct inj_ctx *ctx, struct inj_call *calls, int n)
 	int i, ret;
 
 	for (i = 0; i < n; i++)
-		calls[i].ret = -ENOEXEC;	/* what a call that never ran reads as */
+		calls[i].ret = -ENOEXEC; /* what a call that never ran reads as */
 	ret = inj_write(ctx, table, calls, n * sizeof(*calls));
 	if (!ret)
 		ret = inj_write(ctx, table + n * sizeof(*calls), &end, sizeof(end));
@@ -517,8 +517,9 @@ static int mem_rw(struct inj_ctx *ctx, unsigned long raddr, void *buf, size_t le
 	if (ret)
 		return ret;
 	while (done < len) {
-		ssize_t n = write ? pwrite(ctx->mem_fd, (char *)buf + done, len - done, raddr + done)
-				  : pread(ctx->mem_fd, (char *)buf + done, len - done, raddr + done);
+		ssize_t n = write
+				? pwrite(ctx->mem_fd, (char *)buf + done, len - done, raddr + done)
+				: pread(ctx->mem_fd, (char *)buf + done, len - done, raddr + done);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -535,8 +536,8 @@ static int mem_rw(struct inj_ctx *ctx, unsigned long raddr, void *buf, size_t le
 
 int inj_write(struct inj_ctx *ctx, unsigned long raddr, const void *buf, size_t len)
 {
-	struct iovec l = { .iov_base = (void *)buf, .iov_len = len };
-	struct iovec r = { .iov_base = (void *)raddr, .iov_len = len };
+	struct iovec l = {.iov_base = (void *)buf, .iov_len = len};
+	struct iovec r = {.iov_base = (void *)raddr, .iov_len = len};
 
 	if (process_vm_writev(ctx->tid, &l, 1, &r, 1, 0) == (ssize_t)len)
 		return 0;
@@ -545,8 +546,8 @@ int inj_write(struct inj_ctx *ctx, unsigned long raddr, const void *buf, size_t 
 
 int inj_read(struct inj_ctx *ctx, unsigned long raddr, void *buf, size_t len)
 {
-	struct iovec l = { .iov_base = buf, .iov_len = len };
-	struct iovec r = { .iov_base = (void *)raddr, .iov_len = len };
+	struct iovec l = {.iov_base = buf, .iov_len = len};
+	struct iovec r = {.iov_base = (void *)raddr, .iov_len = len};
 
 	if (process_vm_readv(ctx->tid, &l, 1, &r, 1, 0) == (ssize_t)len)
 		return 0;
@@ -592,10 +593,11 @@ int inj_close(struct inj_ctx *ctx)
 		unsigned long gadget = ctx->gadget;
 		long res;
 
-		ctx->gadget = 0;	/* unmap through the vDSO, not through itself */
+		ctx->gadget = 0; /* unmap through the vDSO, not through itself */
 		ret = inj_syscall(ctx, &res, __NR_munmap, gadget, INJ_GADGET_SIZE, 0, 0, 0, 0);
 		if (!ret && res) {
-			pr_err("thread %d: cannot unmap the gadget: %s\n", ctx->tid, strerror(-res));
+			pr_err("thread %d: cannot unmap the gadget: %s\n", ctx->tid,
+			       strerror(-res));
 			ret = res;
 		}
 	}

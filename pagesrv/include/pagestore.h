@@ -1,9 +1,9 @@
 /* The page store: one memory owner's pages (a process, or a shared memory object) as an index
  * (pagemap-ID.img, img-file framing, pagemap.proto records) and a frames file (pages-ID.img: the
- * image header, then independent frames). Each frame holds nr_pages contiguous pages, zstd-compressed
- * or stored raw when that is smaller, with a checksum of its stored bytes in the index.
- * Pages that are entirely zero are never stored: an address inside a dumped mapping that no entry
- * covers reads as zero.
+ * image header, then independent frames). Each frame holds nr_pages contiguous pages,
+ * zstd-compressed or stored raw when that is smaller, with a checksum of its stored bytes in the
+ * index. Pages that are entirely zero are never stored: an address inside a dumped mapping that no
+ * entry covers reads as zero.
  *
  * Library rules: caller-owned buffers, no globals, no logging; 0 or -errno, tri-states spelled out.
  * A reader may be used from several threads at once for pgs_read_frame / pgs_read.
@@ -16,35 +16,35 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define PGS_PAGE_SIZE		4096UL
-#define PGS_PAGEMAP_MAGIC	0x50414d31u	/* "1MAP" */
-#define PGS_PAGES_MAGIC		0x53504731u	/* "1GPS" */
-#define PGS_UUID_LEN		16
-#define PGS_MAX_FRAME_PAGES	512		/* 2 MiB: bounds every buffer a frame can ask for */
-#define PGS_DEFAULT_FRAME_PAGES	16		/* 64 KiB: see bench/REPORT.md for why */
+#define PGS_PAGE_SIZE 4096UL
+#define PGS_PAGEMAP_MAGIC 0x50414d31u /* "1MAP" */
+#define PGS_PAGES_MAGIC 0x53504731u   /* "1GPS" */
+#define PGS_UUID_LEN 16
+#define PGS_MAX_FRAME_PAGES 512	   /* 2 MiB: bounds every buffer a frame can ask for */
+#define PGS_DEFAULT_FRAME_PAGES 16 /* 64 KiB: see bench/REPORT.md for why */
 
 /* pagemap_entry.flags, as images/pagemap.proto names them */
-#define PGS_PE_PRESENT	1u
-#define PGS_PE_LAZY	2u
-#define PGS_PE_PARENT	4u
-#define PGS_PE_RAW	8u
+#define PGS_PE_PRESENT 1u
+#define PGS_PE_LAZY 2u
+#define PGS_PE_PARENT 4u
+#define PGS_PE_RAW 8u
 
 struct pgs_entry {
 	uint64_t vaddr;
 	uint32_t nr_pages;
 	uint32_t flags;
-	uint64_t off;		/* PRESENT: where the frame starts in pages-ID.img */
-	uint32_t len;		/* PRESENT: stored length */
+	uint64_t off; /* PRESENT: where the frame starts in pages-ID.img */
+	uint32_t len; /* PRESENT: stored length */
 	uint32_t csum;
 };
 
 struct pgs_stats {
-	uint64_t pages_seen;	/* pages handed to the writer */
-	uint64_t pages_zero;	/* of those, all-zero pages that were not stored */
+	uint64_t pages_seen; /* pages handed to the writer */
+	uint64_t pages_zero; /* of those, all-zero pages that were not stored */
 	uint64_t pages_stored;
 	uint64_t pages_parent;
-	uint64_t bytes_raw;	/* pages_stored * page size */
-	uint64_t bytes_stored;	/* size of the frames written */
+	uint64_t bytes_raw;    /* pages_stored * page size */
+	uint64_t bytes_stored; /* size of the frames written */
 	uint64_t frames;
 };
 
@@ -53,14 +53,15 @@ struct pgs_stats {
 struct pgs_writer;
 
 struct pgs_writer_opts {
-	int level;			/* zstd level; 0 means the library default (1) */
-	unsigned int frame_pages;	/* 0 means PGS_DEFAULT_FRAME_PAGES; at most PGS_MAX_FRAME_PAGES */
-	const uint8_t *uuid;		/* PGS_UUID_LEN bytes: the dump this belongs to */
-	const char *owner;		/* "pid 1234", "shmem 5678": for show and error messages */
+	int level;		  /* zstd level; 0 means the library default (1) */
+	unsigned int frame_pages; /* 0 means PGS_DEFAULT_FRAME_PAGES; at most PGS_MAX_FRAME_PAGES */
+	const uint8_t *uuid;	  /* PGS_UUID_LEN bytes: the dump this belongs to */
+	const char *owner;	  /* "pid 1234", "shmem 5678": for show and error messages */
 };
 
 /* Creates pagemap-ID.img and pages-ID.img in dirfd (under temporary names until commit). */
-int pgs_writer_open(struct pgs_writer **w, int dirfd, const char *id, const struct pgs_writer_opts *o);
+int pgs_writer_open(struct pgs_writer **w, int dirfd, const char *id,
+		    const struct pgs_writer_opts *o);
 
 /* Adds nr_pages pages at vaddr whose contents are at data. Calls must come in increasing vaddr
  * order. All-zero pages are dropped; the rest are cut into frames. flags: PGS_PE_LAZY or 0. */
@@ -89,10 +90,10 @@ int pgs_open_local(struct pgs_ctx **ctx, int dirfd, const char *id, const uint8_
 /* A human-readable reason and file offset for the last open error on this thread. */
 const char *pgs_last_error(uint64_t *off);
 
-void pgs_close(struct pgs_ctx *ctx);	/* accepts NULL */
+void pgs_close(struct pgs_ctx *ctx); /* accepts NULL */
 
 size_t pgs_nr_entries(const struct pgs_ctx *ctx);
-const struct pgs_entry *pgs_entry(const struct pgs_ctx *ctx, size_t i);	/* sorted by vaddr */
+const struct pgs_entry *pgs_entry(const struct pgs_ctx *ctx, size_t i); /* sorted by vaddr */
 
 /* Index of the entry covering vaddr, or -ENOENT when vaddr is in a hole. */
 long pgs_find(const struct pgs_ctx *ctx, uint64_t vaddr);
@@ -113,7 +114,7 @@ ssize_t pgs_read_stored(struct pgs_ctx *ctx, size_t i, void *dst, size_t cap);
 struct frame_codec;
 
 int frame_codec_create(struct frame_codec **c, int level);
-void frame_codec_free(struct frame_codec *c);	/* accepts NULL */
+void frame_codec_free(struct frame_codec *c); /* accepts NULL */
 
 /* Compresses len bytes into dst (cap >= frame_bound(len)). Returns the stored length; sets
  * *raw when the frame was stored uncompressed because that was not larger. */
