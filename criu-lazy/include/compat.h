@@ -85,6 +85,9 @@ struct pm_scan_arg {
 
 #ifndef PTRACE_GET_RSEQ_CONFIGURATION
 #define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
+#endif
+/* glibc's <sys/ptrace.h> has the request but not the struct; <linux/ptrace.h> has both. */
+#ifndef _LINUX_PTRACE_H
 struct ptrace_rseq_configuration {
 	__u64 rseq_abi_pointer;
 	__u32 rseq_abi_size;
@@ -92,6 +95,10 @@ struct ptrace_rseq_configuration {
 	__u32 flags;
 	__u32 pad;
 };
+#endif
+
+#ifndef CAP_CHECKPOINT_RESTORE
+#define CAP_CHECKPOINT_RESTORE 40
 #endif
 
 #endif
