@@ -165,12 +165,15 @@ void unit_fill_heaplike(void *buf, size_t len, uint64_t seed)
 
 		if (run > (size_t)(end - p))
 			run = end - p;
-		switch (r % 5) {
-		case 0: /* small integers in 8-byte slots */
+		switch (r % 10) {
+		case 0:
+		case 1:
+		case 2: /* small integers in 8-byte slots */
 			for (i = 0; i < run; i++)
 				p[i] = (i % 8) ? 0 : (unsigned char)(xorshift(&s) % 64);
 			break;
-		case 1: /* pointers into one heap */
+		case 3:
+		case 4: /* pointers into one heap */
 			for (i = 0; i + 8 <= run; i += 8) {
 				uint64_t ptr =
 				    0x00005555a0000000ull + (xorshift(&s) % 0x100000) * 16;
@@ -179,7 +182,8 @@ void unit_fill_heaplike(void *buf, size_t len, uint64_t seed)
 			}
 			memset(p + i, 0, run - i);
 			break;
-		case 2: /* text */
+		case 5:
+		case 6: /* text */
 			for (i = 0; i < run;) {
 				const char *w = words[xorshift(&s) % UNIT_ARRAY_SIZE(words)];
 				size_t n = strlen(w);
@@ -190,7 +194,8 @@ void unit_fill_heaplike(void *buf, size_t len, uint64_t seed)
 				i += n;
 			}
 			break;
-		case 3: /* zeroes */
+		case 7:
+		case 8: /* zeroes */
 			memset(p, 0, run);
 			break;
 		default: /* noise: a counter, a hash */

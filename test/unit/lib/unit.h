@@ -89,6 +89,7 @@ long unit_memdiff(const void *a, const void *b, size_t len);
 				(unsigned long long)ut_b_);                                        \
 	} while (0)
 
+/* integer comparisons (values are compared as long long: use UT_ASSERT for floating point) */
 #define UT_EQ(a, b) UT_CMP_(a, ==, b)
 #define UT_NE(a, b) UT_CMP_(a, !=, b)
 #define UT_LT(a, b) UT_CMP_(a, <, b)
