@@ -126,6 +126,21 @@ static inline uint64_t percentile(uint64_t *v, size_t n, double q)
 	return v[i];
 }
 
+/* Sorts v in place and returns the index of its median. */
+static inline int median_pass(double *v, int n)
+{
+	int i, j;
+
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && v[j - 1] > v[j]; j--) {
+			double t = v[j];
+
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	return n / 2;
+}
+
 /* Prints p50/p99 (and the mean) of n samples in ns as microseconds under prefix. */
 static inline void result_lat(uint64_t *v, size_t n, const char *prefix)
 {

@@ -11,12 +11,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "compat.h"
-#include "bench.h"
+#include "uffd-util.h"
 
-#define FAULT_REGION_PAGES                                                                         \
-	4096 /* faults cycle through this many blocks, then the region is zapped */
-#define HUGE (2 * MIB)
+/* Faults cycle through this many blocks, then the region is zapped and they start over. */
+#define FAULT_REGION_PAGES 4096
 
 enum fault_op { OP_COPY, OP_ZERO };
 
@@ -33,70 +31,6 @@ struct handler {
 	int stop;
 	int err;
 };
-
-static int uffd_open(uint64_t features, uint64_t *supported)
-{
-	struct uffdio_api api = {.api = UFFD_API, .features = features};
-	int fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-
-	if (fd < 0)
-		return -errno;
-	if (ioctl(fd, UFFDIO_API, &api)) {
-		int ret = -errno;
-
-		close(fd);
-		return ret;
-	}
-	if (supported)
-		*supported = api.features;
-	return fd;
-}
-
-static int uffd_register(int fd, void *addr, size_t len)
-{
-	struct uffdio_register reg = {
-	    .range = {.start = (uintptr_t)addr, .len = len},
-	    .mode = UFFDIO_REGISTER_MODE_MISSING,
-	};
-
-	return ioctl(fd, UFFDIO_REGISTER, &reg) ? -errno : 0;
-}
-
-/* UFFDIO_COPY of len bytes, resuming after partial copies (-EAGAIN with progress). */
-static int uffd_copy(int fd, uintptr_t dst, const void *src, size_t len)
-{
-	while (len) {
-		struct uffdio_copy c = {.dst = dst, .src = (uintptr_t)src, .len = len};
-
-		if (ioctl(fd, UFFDIO_COPY, &c) == 0)
-			return 0;
-		if (errno == EEXIST)
-			return 0;
-		if (errno != EAGAIN || c.copy <= 0)
-			return -errno;
-		dst += c.copy;
-		src = (const char *)src + c.copy;
-		len -= c.copy;
-	}
-	return 0;
-}
-
-static void *map_aligned(size_t len, size_t align, int advice)
-{
-	char *p =
-	    mmap(NULL, len + align, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	uintptr_t a;
-
-	if (p == MAP_FAILED)
-		return NULL;
-	a = ((uintptr_t)p + align - 1) & ~(align - 1);
-	if (a > (uintptr_t)p)
-		munmap(p, a - (uintptr_t)p);
-	munmap((char *)a + len, (uintptr_t)p + align - a);
-	if (advice >= 0)
-		madvise((void *)a, len, advice);
-	return (void *)a;
-}
 
 /* kB of AnonHugePages in this process: tells whether THP really happened. */
 static long anon_huge_kb(void)
@@ -338,20 +272,6 @@ static void *filler_main(void *arg)
 		f->err = uffd_copy(f->uffd, (uintptr_t)f->dst + off, f->src, f->chunk);
 	f->t1 = now_ns();
 	return NULL;
-}
-
-static int median_pass(double *v, int n)
-{
-	int i, j;
-
-	for (i = 1; i < n; i++)
-		for (j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			double t = v[j];
-
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
-	return n / 2;
 }
 
 #define MAX_PASSES 64

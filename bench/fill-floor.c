@@ -1,0 +1,352 @@
+/* The lazy-pages floor with compression in the loop: what a fault costs when its frame must be
+ * decoded first (per frame size, copying the one page or the whole frame), and how fast decoding
+ * plus UFFDIO_COPY fills memory on one and two cores (the prefetcher's ceiling).
+ * Prints `key value unit` lines; every served page is checked against the source data. */
+#include <poll.h>
+#include <sys/eventfd.h>
+
+#include "bench.h"
+#include "codec.h"
+#include "heapgen.h"
+#include "uffd-util.h"
+
+#define MAX_PASSES 64
+
+/* A corpus cut into independently decodable frames, as pages-ID.img holds them. */
+struct image {
+	unsigned char *data; /* the original, to check against */
+	size_t len, fsize, n;
+	unsigned char *store;
+	size_t *off, *slen;
+	bool *raw;
+};
+
+static int image_build(struct image *im, unsigned char *data, size_t len, size_t fsize)
+{
+	struct codec c;
+	size_t i, pos = 0, bound = codec_bound(fsize);
+	int ret;
+
+	*im = (struct image){.data = data, .len = len, .fsize = fsize, .n = len / fsize};
+	im->store = malloc(im->n * bound);
+	im->off = calloc(im->n, sizeof(*im->off));
+	im->slen = calloc(im->n, sizeof(*im->slen));
+	im->raw = calloc(im->n, sizeof(*im->raw));
+	if (!im->store || !im->off || !im->slen || !im->raw)
+		return -ENOMEM;
+	ret = codec_create(&c, 1);
+	for (i = 0; !ret && i < im->n; i++) {
+		ssize_t n =
+		    codec_encode(&c, data + i * fsize, fsize, im->store + pos, bound, &im->raw[i]);
+
+		if (n < 0) {
+			ret = n;
+			break;
+		}
+		im->off[i] = pos;
+		im->slen[i] = n;
+		pos += n;
+	}
+	codec_free(&c);
+	return ret;
+}
+
+static void image_free(struct image *im)
+{
+	free(im->store);
+	free(im->off);
+	free(im->slen);
+	free(im->raw);
+}
+
+/* ---- faults served by decoding their frame ---- */
+
+struct handler {
+	const struct image *im;
+	struct codec c;
+	int uffd, stopfd, cpu;
+	int whole_frame; /* copy every page of the frame (fault-around = frame) or only the faulting
+			    one */
+	char *base;
+	unsigned char *stage;
+	int err;
+};
+
+static int serve(struct handler *h)
+{
+	const struct image *im = h->im;
+	struct uffd_msg msg;
+	uintptr_t addr, frame_addr;
+	size_t i;
+	ssize_t n = read(h->uffd, &msg, sizeof(msg));
+	int ret;
+
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	if (n != sizeof(msg) || msg.event != UFFD_EVENT_PAGEFAULT)
+		return 0;
+	addr = (uintptr_t)msg.arg.pagefault.address & ~(BENCH_PAGE - 1);
+	i = (addr - (uintptr_t)h->base) / im->fsize;
+	frame_addr = (uintptr_t)h->base + i * im->fsize;
+	ret = codec_decode(&h->c, im->store + im->off[i], im->slen[i], im->raw[i], h->stage,
+			   im->fsize);
+	if (ret)
+		return ret;
+	if (h->whole_frame)
+		return uffd_copy(h->uffd, frame_addr, h->stage, im->fsize);
+	return uffd_copy(h->uffd, addr, h->stage + (addr - frame_addr), BENCH_PAGE);
+}
+
+static void *handler_main(void *arg)
+{
+	struct handler *h = arg;
+	struct pollfd pfd[2] = {{.fd = h->uffd, .events = POLLIN},
+				{.fd = h->stopfd, .events = POLLIN}};
+
+	pin_cpu(h->cpu);
+	for (;;) {
+		int r = poll(pfd, 2, 10000);
+
+		if (r <= 0) {
+			h->err = r ? -errno : -ETIMEDOUT;
+			break;
+		}
+		if (pfd[1].revents & POLLIN)
+			break;
+		h->err = serve(h);
+		if (h->err)
+			break;
+	}
+	if (h->err) {
+		/* Unregistering wakes the faulting thread, which then faults like plain memory. */
+		struct uffdio_range r = {.start = (uintptr_t)h->base, .len = h->im->len};
+
+		ioctl(h->uffd, UFFDIO_UNREGISTER, &r);
+	}
+	return NULL;
+}
+
+static int run_decode_faults(const struct image *im, int whole, int handler_cpu, const char *where,
+			     unsigned long nfaults)
+{
+	struct handler h = {.im = im, .cpu = handler_cpu, .whole_frame = whole};
+	uint64_t *lat = calloc(nfaults, sizeof(*lat));
+	struct rng r = {12345};
+	char prefix[96];
+	unsigned long i;
+	pthread_t th;
+	int ret, bad = 0;
+
+	h.base = map_aligned(im->len, HUGE, MADV_NOHUGEPAGE);
+	h.stage = malloc(im->fsize);
+	if (!lat || !h.base || !h.stage) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	memset(h.stage, 0, im->fsize);
+	ret = codec_create(&h.c, 1);
+	if (ret)
+		goto out;
+	h.uffd = uffd_open(0, NULL);
+	if (h.uffd < 0) {
+		ret = h.uffd;
+		goto out;
+	}
+	h.stopfd = eventfd(0, EFD_CLOEXEC);
+	ret = uffd_register(h.uffd, h.base, im->len);
+	if (ret)
+		goto out_close;
+	pin_cpu(0);
+	ret = -pthread_create(&th, NULL, handler_main, &h);
+	if (ret)
+		goto out_close;
+	for (i = 0; i < nfaults; i++) {
+		size_t frame = i % im->n, off;
+		volatile unsigned char *p;
+		uint64_t t0;
+
+		if (frame == 0 && i)
+			madvise(h.base, im->len, MADV_DONTNEED);
+		off = frame * im->fsize + rng_below(&r, im->fsize / BENCH_PAGE) * BENCH_PAGE;
+		p = (unsigned char *)h.base + off;
+		t0 = now_ns();
+		(void)*p;
+		lat[i] = now_ns() - t0;
+		if (memcmp((void *)p, im->data + off, BENCH_PAGE))
+			bad++;
+		if (__atomic_load_n(&h.err, __ATOMIC_RELAXED))
+			break;
+	}
+	eventfd_write(h.stopfd, 1);
+	pthread_join(th, NULL);
+	ret = h.err ?: (bad ? -EBADMSG : 0);
+	if (!ret) {
+		snprintf(prefix, sizeof(prefix), "uffd.fault.zstd_f%s_%s.%s", size_name(im->fsize),
+			 whole ? "frame" : "page", where);
+		result_lat(lat, nfaults, prefix);
+	}
+out_close:
+	close(h.stopfd);
+	close(h.uffd);
+out:
+	codec_free(&h.c);
+	if (h.base)
+		munmap(h.base, im->len);
+	free(h.stage);
+	free(lat);
+	return ret;
+}
+
+/* ---- decode + UFFDIO_COPY fill, no faults ---- */
+
+struct filler {
+	const struct image *im;
+	struct codec c;
+	int uffd, cpu, nthreads, idx;
+	char *base;
+	unsigned char *stage;
+	pthread_barrier_t *bar;
+	uint64_t t0, t1;
+	int err;
+};
+
+static void *filler_main(void *arg)
+{
+	struct filler *f = arg;
+	const struct image *im = f->im;
+	size_t i;
+
+	pin_cpu(f->cpu);
+	pthread_barrier_wait(f->bar);
+	f->t0 = now_ns();
+	/* Frames interleaved between threads, as a shared prefetch queue would hand them out. */
+	for (i = f->idx; i < im->n && !f->err; i += f->nthreads) {
+		uintptr_t dst = (uintptr_t)f->base + i * im->fsize;
+
+		if (im->raw[i]) { /* stored raw: copy straight from the image, no staging */
+			f->err = uffd_copy(f->uffd, dst, im->store + im->off[i], im->fsize);
+			continue;
+		}
+		f->err = codec_decode(&f->c, im->store + im->off[i], im->slen[i], false, f->stage,
+				      im->fsize);
+		f->err = f->err ?: uffd_copy(f->uffd, dst, f->stage, im->fsize);
+	}
+	f->t1 = now_ns();
+	return NULL;
+}
+
+static int run_fill(const struct image *im, int nthreads, const char *what, uint64_t budget)
+{
+	char *base = map_aligned(im->len, HUGE, MADV_NOHUGEPAGE);
+	struct filler f[2] = {};
+	pthread_barrier_t bar;
+	double rate[MAX_PASSES];
+	uint64_t start = now_ns();
+	int uffd, ret = 0, pass, t;
+
+	if (!base)
+		return -ENOMEM;
+	uffd = uffd_open(0, NULL);
+	if (uffd < 0) {
+		munmap(base, im->len);
+		return uffd;
+	}
+	ret = uffd_register(uffd, base, im->len);
+	for (t = 0; t < nthreads && !ret; t++) {
+		f[t] = (struct filler){.im = im,
+				       .uffd = uffd,
+				       .cpu = t,
+				       .nthreads = nthreads,
+				       .idx = t,
+				       .base = base,
+				       .bar = &bar};
+		f[t].stage = malloc(im->fsize);
+		ret = f[t].stage ? codec_create(&f[t].c, 1) : -ENOMEM;
+		if (!ret)
+			memset(f[t].stage, 0, im->fsize);
+	}
+	for (pass = 0; !ret && pass < MAX_PASSES; pass++) {
+		pthread_t th[2];
+		uint64_t t0 = UINT64_MAX, t1 = 0;
+
+		if (pass >= 2 && now_ns() - start > budget)
+			break;
+		pthread_barrier_init(&bar, NULL, nthreads);
+		for (t = 0; t < nthreads; t++)
+			pthread_create(&th[t], NULL, filler_main, &f[t]);
+		for (t = 0; t < nthreads; t++) {
+			pthread_join(th[t], NULL);
+			ret = ret ?: f[t].err;
+			t0 = f[t].t0 < t0 ? f[t].t0 : t0;
+			t1 = f[t].t1 > t1 ? f[t].t1 : t1;
+		}
+		pthread_barrier_destroy(&bar);
+		rate[pass] = gbps(im->len, t1 - t0);
+		if (!ret && pass == 0 && memcmp(base, im->data, im->len))
+			ret = -EBADMSG;
+		madvise(base, im->len, MADV_DONTNEED);
+	}
+	if (!ret)
+		result("GB/s", rate[median_pass(rate, pass)], "fill.%s%s_copy.t%d", what,
+		       size_name(im->fsize), nthreads);
+	for (t = 0; t < 2; t++) {
+		codec_free(&f[t].c);
+		free(f[t].stage);
+	}
+	close(uffd);
+	munmap(base, im->len);
+	return ret;
+}
+
+int main(void)
+{
+	static const size_t fsizes[] = {4 * KIB, 16 * KIB, 64 * KIB, 256 * KIB, 2 * MIB};
+	int full = bench_full(), ncpu = nr_cpus(), t, ret;
+	size_t len = (full ? 256 : 64) * MIB, i;
+	uint64_t budget = (full ? 1500 : 200) * 1000000ull;
+	unsigned long nfaults = full ? 20000 : 4000;
+	unsigned char *heap = malloc(len), *rnd = malloc(len);
+	struct image im;
+
+	if (!heap || !rnd) {
+		fprintf(stderr, "fill-floor: out of memory for a %zu MiB corpus\n", len / MIB);
+		return 1;
+	}
+	heap_fill(heap, len, 2);
+	random_fill(rnd, len, 2);
+	printf("# fill-floor: heap-like corpus %zu MiB, zstd -1, %s mode\n", len / MIB,
+	       full ? "full" : "quick");
+	for (i = 0; i < sizeof(fsizes) / sizeof(fsizes[0]); i++) {
+		ret = image_build(&im, heap, len, fsizes[i]);
+		if (ret) {
+			skip(strerror(-ret), "fill.zstd%s", size_name(fsizes[i]));
+			image_free(&im);
+			continue;
+		}
+		ret = run_decode_faults(&im, 0, 0, "same", nfaults);
+		if (ret)
+			skip(strerror(-ret), "uffd.fault.zstd_f%s_page.same", size_name(fsizes[i]));
+		if (fsizes[i] > 4 * KIB && fsizes[i] <= 256 * KIB) {
+			ret = run_decode_faults(&im, 1, 0, "same", nfaults);
+			if (ret)
+				skip(strerror(-ret), "uffd.fault.zstd_f%s_frame.same",
+				     size_name(fsizes[i]));
+		}
+		for (t = 1; t <= 2 && t <= ncpu; t++) {
+			ret = run_fill(&im, t, "zstd", budget);
+			if (ret)
+				skip(strerror(-ret), "fill.zstd%s_copy.t%d", size_name(fsizes[i]),
+				     t);
+		}
+		image_free(&im);
+	}
+	/* Incompressible memory is stored raw and should fill at UFFDIO_COPY speed. */
+	ret = image_build(&im, rnd, len, 64 * KIB);
+	for (t = 1; !ret && t <= 2 && t <= ncpu; t++)
+		if (run_fill(&im, t, "raw", budget))
+			skip("fill failed", "fill.raw64k_copy.t%d", t);
+	image_free(&im);
+	free(heap);
+	free(rnd);
+	return 0;
+}

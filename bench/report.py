@@ -1,0 +1,239 @@
+#!/usr/bin/python3
+"""Formats the `key value unit` lines of the floor benchmarks (bench/out/*.txt) as a markdown report,
+with each headline figure next to the floor DESIGN.md recorded for this machine type (2026-11-24).
+
+usage: bench/report.py OUTDIR
+"""
+import os
+import re
+import sys
+
+# key -> (reference value, what DESIGN.md's floor table says it is)
+REFERENCE = {
+    "uffd.fault.copy4k.same.p50": (5.8, "uffd fault, UFFDIO_COPY 4 KiB, handler on the faulting CPU"),
+    "uffd.fault.copy4k.cross.p50": (35.0, "uffd fault, UFFDIO_COPY 4 KiB, handler on the other CPU"),
+    "uffd.fill.copy64k.t1": (5.5, "UFFDIO_COPY fill, 64 KiB, 1 thread"),
+    "uffd.fill.copy64k.t2": (6.4, "UFFDIO_COPY fill, 64 KiB, 2 threads"),
+    "uffd.fill.move2m_staged.t1": (16.9, "THP staging + UFFDIO_MOVE 2 MiB"),
+    "zstd.heap.l1.f64k.ratio": (3.2, "zstd -1 ratio, heap-like data"),
+    "zstd.heap.l1.f64k.comp": (0.54, "zstd -1 compress per core"),
+    "zstd.heap.l1.f64k.dec": (1.5, "zstd -1 decompress per core, 64 KiB frames"),
+    "zstd.heap.l1.f4k.dec": (0.96, "zstd -1 decompress per core, 4 KiB frames"),
+    "zstd.heap.l1.f4k.page.p50": (4.8, "decode one 4 KiB page (4 KiB frame)"),
+    "zstd.heap.l1.f64k.page.p50": (50.0, "decode one page from a 64 KiB frame"),
+    "fill.zstd64k_copy.t2": (2.25, "decompress 64 KiB frames + UFFDIO_COPY, 2 threads"),
+    "fresh.memcpy.4k": (2.75, "memcpy into fresh 4 KiB pages (plain restore floor)"),
+    "fresh.memcpy.thp": (17.0, "memcpy into fresh THP"),
+    "tcp.rtt.req64_reply64.same.p50": (11.5, "TCP loopback RTT 64 B, same CPU"),
+    "tcp.rtt.req4k_reply4k.same.p50": (11.5, "TCP loopback RTT 4 KiB, same CPU"),
+    "tcp.bulk.same": (5.5, "TCP loopback bulk"),
+}
+
+LOWER_IS_BETTER_UNITS = {"us", "ms", "s"}
+
+
+def load(outdir):
+    vals, units, skips, comments = {}, {}, [], []
+    for name in sorted(os.listdir(outdir)):
+        if not name.endswith(".txt"):
+            continue
+        with open(os.path.join(outdir, name)) as f:
+            for line in f:
+                line = line.strip()
+                if not line:
+                    continue
+                if line.startswith("#"):
+                    comments.append(line[1:].strip())
+                    continue
+                parts = line.split()
+                if len(parts) != 3:
+                    continue
+                key, value, unit = parts
+                if value == "skip":
+                    skips.append(key)
+                    continue
+                try:
+                    vals[key] = float(value)
+                except ValueError:
+                    continue
+                units[key] = unit
+    return vals, units, skips, comments
+
+
+def load_meta(outdir):
+    meta = {}
+    try:
+        with open(os.path.join(outdir, "env.meta")) as f:
+            for line in f:
+                k, _, v = line.strip().partition(" ")
+                meta[k] = v
+    except OSError:
+        pass
+    return meta
+
+
+def fmt(v):
+    if v is None:
+        return "—"
+    if v >= 100:
+        return "%.0f" % v
+    if v >= 10:
+        return "%.1f" % v
+    return "%.2f" % v
+
+
+class Report:
+    def __init__(self, vals, units):
+        self.vals, self.units, self.used = vals, units, set()
+        self.lines = []
+
+    def get(self, key):
+        if key in self.vals:
+            self.used.add(key)
+            return self.vals[key]
+        return None
+
+    def out(self, s=""):
+        self.lines.append(s)
+
+    def table(self, header, rows):
+        self.out("| " + " | ".join(header) + " |")
+        self.out("|" + "|".join("---" for _ in header) + "|")
+        for r in rows:
+            self.out("| " + " | ".join(r) + " |")
+        self.out()
+
+
+def headline(rep):
+    rows = []
+    for key, (ref, what) in REFERENCE.items():
+        v = rep.get(key)
+        unit = rep.units.get(key, "")
+        if v is None:
+            rows.append([what, "—", fmt(ref), "—", "not measured"])
+            continue
+        ratio = v / ref
+        worse = ratio > 1 if unit in LOWER_IS_BETTER_UNITS else ratio < 1
+        rows.append([what, "%s %s" % (fmt(v), unit), fmt(ref), "%.2fx" % ratio,
+                     "worse" if worse and abs(ratio - 1) > 0.1 else "ok"])
+    rep.out("## Against the floor recorded in DESIGN.md")
+    rep.out()
+    rep.out("Ratio = this run / DESIGN.md's floor. For latencies a ratio above 1 is slower; for "
+            "throughputs and ratios a value below 1 is slower. 'worse' marks more than 10% off.")
+    rep.out()
+    rep.table(["figure", "this run", "DESIGN.md", "ratio", ""], rows)
+
+
+def faults(rep):
+    cfgs = sorted({m.group(1) for k in rep.vals
+                   for m in [re.match(r"uffd\.fault\.(.+)\.p50$", k)] if m})
+    rows = []
+    anon = "anon.fault.write4k"
+    if rep.get(anon + ".p50") is not None:
+        rows.append(["plain anonymous write fault (no uffd)"] +
+                    [fmt(rep.get("%s.%s" % (anon, q))) for q in ("p50", "p99", "mean")])
+    for c in cfgs:
+        rows.append([c] + [fmt(rep.get("uffd.fault.%s.%s" % (c, q))) for q in ("p50", "p99", "mean")])
+    if rows:
+        rep.out("## uffd fault round trip (µs, faulting thread on CPU 0)")
+        rep.out()
+        rep.out("same: handler pinned on the faulting CPU; cross: on the other CPU (poll + non-blocking "
+                "read); cross_spin: handler busy-reads on the other CPU; unpinned: scheduler's choice. "
+                "copy64k_around16: each fault fills the aligned 16-page block around it.")
+        rep.out()
+        rep.table(["config", "p50", "p99", "mean"], rows)
+
+
+def fills(rep):
+    keys = sorted(k for k in rep.vals if k.startswith(("uffd.fill.", "fresh.", "fill.")))
+    rows = [[k, fmt(rep.get(k)), rep.units[k]] for k in keys]
+    if rows:
+        rep.out("## Filling memory")
+        rep.out()
+        rep.out("uffd.fill.copyN.tT: UFFDIO_COPY of N-byte chunks into a registered range nobody touches, "
+                "T threads. move2m_staged: memcpy into a THP staging area + UFFDIO_MOVE 2 MiB; "
+                "move2m_only: the ioctl alone. fresh.*: copy into freshly mapped memory (plain restore). "
+                "fill.*: decompress frames and UFFDIO_COPY them (the prefetcher's floor).")
+        rep.out()
+        rep.table(["figure", "value", "unit"], rows)
+
+
+def zstd(rep):
+    combos = sorted({(m.group(1), int(m.group(2))) for k in rep.vals
+                     for m in [re.match(r"zstd\.(\w+)\.l(\d+)\.f\w+\.ratio$", k)] if m})
+    sizes = ["4k", "16k", "64k", "256k", "2m"]
+    for data, level in combos:
+        rows = []
+        for s in sizes:
+            p = "zstd.%s.l%d.f%s" % (data, level, s)
+            if rep.get(p + ".ratio") is None:
+                continue
+            rows.append([s] + [fmt(rep.get(p + "." + m)) for m in
+                               ("ratio", "comp", "dec", "dec_t2", "page.p50", "page.p99")])
+        rep.out("## zstd level %d, %s data (one core unless t2)" % (level, data))
+        rep.out()
+        rep.table(["frame", "ratio", "compress GB/s", "decompress GB/s", "decompress GB/s t2",
+                   "one-frame decode p50 µs", "p99 µs"], rows)
+
+
+def tcp(rep):
+    cfgs = sorted({m.group(1) for k in rep.vals
+                   for m in [re.match(r"tcp\.rtt\.(.+)\.(same|cross)\.p50$", k)] if m},
+                  key=lambda c: [int(x[:-1]) * (1024 if x.endswith("k") else 1) if x[-1] in "k"
+                                 else int(x) for x in re.findall(r"\d+k?", c)])
+    rows = []
+    for c in cfgs:
+        rows.append([c.replace("_", " ")] +
+                    [fmt(rep.get("tcp.rtt.%s.%s.%s" % (c, w, q)))
+                     for w in ("same", "cross") for q in ("p50", "p99")])
+    if rows:
+        rep.out("## TCP loopback round trip (µs)")
+        rep.out()
+        rep.table(["request / reply", "same p50", "same p99", "cross p50", "cross p99"], rows)
+    bulk = [[w, fmt(rep.get("tcp.bulk." + w))] for w in ("same", "cross")
+            if rep.get("tcp.bulk." + w) is not None]
+    if bulk:
+        rep.table(["bulk, one way", "GB/s"], bulk)
+
+
+def main():
+    if len(sys.argv) != 2:
+        print("usage: report.py OUTDIR", file=sys.stderr)
+        return 2
+    outdir = sys.argv[1]
+    vals, units, skips, comments = load(outdir)
+    if not vals:
+        print("report.py: no results in %s" % outdir, file=sys.stderr)
+        return 1
+    meta = load_meta(outdir)
+    rep = Report(vals, units)
+    rep.out("# criu-lazy floor benchmarks")
+    rep.out()
+    for k in ("date", "kernel", "cpus", "cpu_model", "zstd", "mode", "load_before", "load_after"):
+        if k in meta:
+            rep.out("- %s: %s" % (k.replace("_", " "), meta[k]))
+    for c in comments:
+        rep.out("- %s" % c)
+    rep.out()
+    headline(rep)
+    faults(rep)
+    fills(rep)
+    zstd(rep)
+    tcp(rep)
+    rest = sorted(k for k in vals if k not in rep.used)
+    if rest:
+        rep.out("## Other figures")
+        rep.out()
+        rep.table(["figure", "value", "unit"], [[k, fmt(vals[k]), units[k]] for k in rest])
+    if skips:
+        rep.out("## Skipped")
+        rep.out()
+        for k in skips:
+            rep.out("- %s" % k)
+        rep.out()
+    print("\n".join(rep.lines).rstrip())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
