@@ -1,0 +1,72 @@
+/* The lazy-pages daemon's core: tasks (a uffd, the ranges registered on it, a page source), one
+ * event loop that answers faults and uffd events, and prefetch workers that fill the rest. The
+ * lazy-pages command feeds it from the restorer's socket; unit tests feed it directly. */
+#ifndef CRL_LAZY_PAGES_H
+#define CRL_LAZY_PAGES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pagestore.h"
+
+struct lp_daemon;
+struct ev_loop;
+
+/* Where a task's pages come from. read_frame is called from several threads at once. */
+struct lp_src_ops {
+	size_t (*nr_entries)(void *priv);
+	const struct pgs_entry *(*entry)(void *priv, size_t i); /* sorted by vaddr */
+	/* entry i's pages into dst: 0, or -errno (-EBADMSG/-EIO: the data is lost) */
+	int (*read_frame)(void *priv, size_t i, void *dst);
+	void (*close)(void *priv);
+};
+
+struct lp_range {
+	uint64_t start, end;
+};
+
+struct lp_config {
+	int nr_workers; /* prefetch threads; 0: one per CPU; -1: no prefetch (faults only) */
+	int timeout_s;	/* a page read that takes longer fails the tasks; 0: no limit */
+	bool no_kill;	/* tests: report a lost task instead of killing it (the pid is ours) */
+};
+
+struct lp_stats {
+	uint64_t tasks, tasks_lost;
+	uint64_t faults, fault_pages; /* faults served with data, and the pages they brought */
+	uint64_t zero_pages;	      /* faults in holes: UFFDIO_ZEROPAGE */
+	uint64_t prefetch_pages;
+	uint64_t exist_pages;			     /* someone was first: -EEXIST */
+	uint64_t frames, bytes;			     /* frames decoded, bytes copied in */
+	uint64_t events[8];			     /* by UFFD_EVENT_* & 7 */
+	uint64_t lat_p50_ns, lat_p99_ns, lat_max_ns; /* fault service time in the daemon */
+	uint64_t elapsed_ns;			     /* from the first task to the last page */
+};
+
+int lp_create(struct lp_daemon **d, const struct lp_config *cfg);
+void lp_free(struct lp_daemon *d); /* accepts NULL; closes every uffd still open */
+
+struct ev_loop *lp_loop(struct lp_daemon *d);
+
+/* A task to serve: its uffd (API done, ranges registered MISSING), the registered ranges, and the
+ * source of its pages (ops/priv are owned from now on, closed with the last task using them).
+ * Takes uffd even on failure. pid names the task in logs and is what gets killed when its data
+ * is lost. 0 or -errno. */
+int lp_add_task(struct lp_daemon *d, pid_t pid, int uffd, const struct lp_range *ranges, int nr,
+		const struct lp_src_ops *ops, void *priv);
+
+/* No more tasks will come: once every page is in, lp_run returns. */
+void lp_tasks_done(struct lp_daemon *d);
+
+/* Serves until every page of every task is in (then closes the uffds) or lp_stop. 0, or -errno
+ * (a task lost its data: -EBADMSG/-EIO/-ETIMEDOUT, the task was killed). */
+int lp_run(struct lp_daemon *d);
+void lp_stop(struct lp_daemon *d); /* any thread */
+
+void lp_get_stats(struct lp_daemon *d, struct lp_stats *st);
+/* The statistics as pr_msg lines. */
+void lp_print_stats(struct lp_daemon *d);
+
+#endif

@@ -1,0 +1,358 @@
+/* Prefetch: workers decode frames and copy them in while the loop thread stays free for faults.
+ * Workers run SCHED_IDLE, so the restored tasks and the fault path always win the CPU; the queue
+ * is short (two jobs per worker), so a fault never waits behind a backlog, and a fault on a page a
+ * worker is filling is simply served twice (-EEXIST). Jobs are snapshots: the loop applies a
+ * result only if the task's ranges did not change meanwhile (same generation). */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define LOG_PREFIX "lazy: "
+#include "log.h"
+#include "uffd.h"
+#include "lazy-int.h"
+
+struct pf_worker_arg {
+	struct lp_daemon *d;
+	int reader;
+};
+
+static int nr_inflight(struct lp_daemon *d)
+{
+	return d->queued; /* jobs handed out and not yet applied (loop thread only) */
+}
+
+static void set_bit64(uint64_t *bits, unsigned int pg)
+{
+	bits[pg / 64] |= 1ULL << (pg % 64);
+}
+
+static int test_bit64(const uint64_t *bits, unsigned int pg)
+{
+	return (bits[pg / 64] >> (pg % 64)) & 1;
+}
+
+/* Copies the wanted pages of one item under the task's lock. */
+static int copy_item(struct lp_job *j, struct lp_item *it, const void *frame)
+{
+	struct lp_task *t = j->t;
+	unsigned int pg = it->pg0, end = it->pg0 + it->nr;
+	int ret = 0;
+
+	pthread_mutex_lock(&t->lock);
+	if (t->gen != j->gen || t->dead) {
+		pthread_mutex_unlock(&t->lock);
+		return -ESTALE;
+	}
+	while (pg < end) {
+		unsigned int run = 0, k;
+		uint64_t done = 0;
+
+		if (!test_bit64(it->want, pg)) {
+			pg++;
+			continue;
+		}
+		while (pg + run < end && test_bit64(it->want, pg + run))
+			run++;
+		ret = uffd_copy(t->ev.fd, it->base + (uint64_t)pg * LP_PAGE,
+				(const char *)frame + (size_t)pg * LP_PAGE, (uint64_t)run * LP_PAGE,
+				0, &done);
+		done /= LP_PAGE;
+		for (k = 0; k < done; k++)
+			set_bit64(it->done, pg + k);
+		j->copied += done;
+		pg += done;
+		if (ret == -EEXIST || ret == -ENOENT) {
+			set_bit64(it->done, pg);
+			j->exist += ret == -EEXIST;
+			pg++;
+			ret = 0;
+		}
+		if (ret)
+			break;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return ret;
+}
+
+static void run_job(struct lp_daemon *d, struct lp_job *j, void *buf, int reader)
+{
+	int i, ret = 0;
+
+	for (i = 0; i < j->nr && !ret; i++) {
+		struct lp_item *it = &j->it[i];
+
+		lp_read_begin(d, reader);
+		ret = j->t->src->ops->read_frame(j->t->src->priv, it->ent, buf);
+		lp_read_end(d, reader);
+		if (ret) {
+			j->err_addr = it->base + (uint64_t)it->pg0 * LP_PAGE;
+			break;
+		}
+		ret = copy_item(j, it, buf);
+	}
+	j->err = ret;
+}
+
+static void *worker(void *arg)
+{
+	struct pf_worker_arg *wa = arg;
+	struct lp_daemon *d = wa->d;
+	struct sched_param sp = {0};
+	void *buf;
+
+	/* the restored tasks and the fault path come first */
+	pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+	buf = aligned_alloc(LP_PAGE, PGS_MAX_FRAME_PAGES * LP_PAGE);
+	while (1) {
+		struct lp_job *j;
+		int kick;
+
+		pthread_mutex_lock(&d->qlock);
+		while (!d->queue && !d->quit)
+			pthread_cond_wait(&d->qcond, &d->qlock);
+		if (d->quit) {
+			pthread_mutex_unlock(&d->qlock);
+			break;
+		}
+		j = d->queue;
+		d->queue = j->next;
+		if (!d->queue)
+			d->queue_tail = NULL;
+		pthread_mutex_unlock(&d->qlock);
+
+		if (buf)
+			run_job(d, j, buf, wa->reader);
+		else
+			j->err = -ENOMEM;
+
+		pthread_mutex_lock(&d->qlock);
+		kick = !d->completed;
+		j->next = d->completed;
+		d->completed = j;
+		pthread_mutex_unlock(&d->qlock);
+		if (kick) {
+			uint64_t one = 1;
+
+			if (write(d->done_ev.fd, &one, sizeof(one)) < 0)
+				pr_perror("cannot wake the loop");
+		}
+	}
+	free(buf);
+	free(wa);
+	return NULL;
+}
+
+static void apply_job(struct lp_daemon *d, struct lp_job *j)
+{
+	struct lp_task *t = j->t;
+	int i;
+
+	t->inflight--;
+	d->st.prefetch_pages += j->copied;
+	d->st.exist_pages += j->exist;
+	d->st.bytes += j->copied * LP_PAGE;
+	if (t->dead || j->gen != t->gen)
+		return; /* the queued marks were reset with the generation */
+	for (i = 0; i < j->nr; i++) {
+		struct lp_item *it = &j->it[i];
+		struct lp_ext *e = &t->ext[it->idx];
+		uint16_t before = e->missing;
+		unsigned int pg;
+
+		e->queued = 0;
+		for (pg = it->pg0; pg < (unsigned int)it->pg0 + it->nr; pg++)
+			if (test_bit64(it->done, pg))
+				ext_clear(e, pg);
+		t->missing -= before - e->missing;
+		if (e->missing && it->idx < t->cursor)
+			t->cursor = it->idx;
+	}
+	d->st.frames += j->nr;
+	switch (j->err) {
+	case 0:
+	case -EAGAIN: /* an event is being read: the items go round again */
+	case -ESTALE:
+		break;
+	case -ESRCH:
+		lp_task_gone(t);
+		break;
+	default:
+		lp_task_lost(t, j->err, j->err_addr);
+	}
+}
+
+static int on_done(struct ev_fd *e)
+{
+	struct lp_daemon *d = container_of(e, struct lp_daemon, done_ev);
+	struct lp_job *list, *j;
+	uint64_t v;
+
+	if (read(e->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return -errno;
+	pthread_mutex_lock(&d->qlock);
+	list = d->completed;
+	d->completed = NULL;
+	pthread_mutex_unlock(&d->qlock);
+	while ((j = list)) {
+		list = j->next;
+		apply_job(d, j);
+		d->queued--;
+		j->next = d->free_jobs;
+		d->free_jobs = j;
+	}
+	return 0;
+}
+
+/* Up to LP_JOB_ITEMS extents of t, from its cursor on (wrapping once). */
+static int build_job(struct lp_task *t, struct lp_job *j)
+{
+	size_t n = t->nr_ext, scanned, i;
+	unsigned int pages = 0;
+
+	j->nr = 0;
+	if (t->cursor >= n)
+		t->cursor = 0;
+	for (scanned = 0, i = t->cursor; scanned < n; scanned++, i = (i + 1) % n) {
+		struct lp_ext *e = &t->ext[i];
+		struct lp_item *it;
+		unsigned int pg;
+
+		if (!e->missing || e->queued)
+			continue;
+		if (j->nr == LP_JOB_ITEMS || (j->nr && pages + e->nr > LP_JOB_PAGES))
+			break;
+		it = &j->it[j->nr++];
+		it->idx = i;
+		it->base = e->addr - (uint64_t)e->pg0 * LP_PAGE;
+		it->ent = e->ent;
+		it->pg0 = e->pg0;
+		it->nr = e->nr;
+		memset(it->want, 0, sizeof(it->want));
+		memset(it->done, 0, sizeof(it->done));
+		for (pg = e->pg0; pg < (unsigned int)e->pg0 + e->nr; pg++)
+			if (ext_test(e, pg))
+				set_bit64(it->want, pg);
+		e->queued = 1;
+		pages += e->nr;
+	}
+	t->cursor = i;
+	return j->nr;
+}
+
+int pf_fill(struct lp_daemon *d)
+{
+	struct lp_task *t;
+	int progress = 1;
+
+	if (!d->nr_workers)
+		return 0;
+	while (nr_inflight(d) < d->qmax && progress) {
+		progress = 0;
+		for (t = d->tasks; t && nr_inflight(d) < d->qmax; t = t->next) {
+			struct lp_job *j;
+
+			if (t->dead || !t->missing)
+				continue;
+			j = d->free_jobs;
+			if (j)
+				d->free_jobs = j->next;
+			else if (!(j = malloc(sizeof(*j))))
+				return -ENOMEM;
+			j->t = t;
+			j->gen = t->gen; /* only the loop thread changes it */
+			j->err = 0;
+			j->copied = j->exist = 0;
+			if (!build_job(t, j)) {
+				j->next = d->free_jobs;
+				d->free_jobs = j;
+				continue;
+			}
+			t->inflight++;
+			d->queued++;
+			progress = 1;
+			j->next = NULL;
+			pthread_mutex_lock(&d->qlock);
+			if (d->queue_tail)
+				d->queue_tail->next = j;
+			else
+				d->queue = j;
+			d->queue_tail = j;
+			pthread_cond_signal(&d->qcond);
+			pthread_mutex_unlock(&d->qlock);
+		}
+	}
+	return nr_inflight(d) > 0;
+}
+
+int pf_has_work(struct lp_daemon *d)
+{
+	return nr_inflight(d) > 0;
+}
+
+int pf_start(struct lp_daemon *d)
+{
+	int i, ret;
+
+	d->qmax = 2 * d->nr_workers;
+	if (!d->nr_workers)
+		return 0;
+	d->done_ev.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->done_ev.fd < 0)
+		return -errno;
+	d->done_ev.on_read = on_done;
+	ret = ev_add(d->loop, &d->done_ev);
+	if (ret)
+		return ret;
+	d->workers = calloc(d->nr_workers, sizeof(*d->workers));
+	if (!d->workers)
+		return -ENOMEM;
+	for (i = 0; i < d->nr_workers; i++) {
+		struct pf_worker_arg *wa = malloc(sizeof(*wa));
+
+		if (!wa)
+			return -ENOMEM;
+		wa->d = d;
+		wa->reader = i + 1;
+		ret = -pthread_create(&d->workers[i], NULL, worker, wa);
+		if (ret) {
+			free(wa);
+			d->nr_workers = i;
+			return ret;
+		}
+	}
+	return 0;
+}
+
+void pf_stop(struct lp_daemon *d)
+{
+	struct lp_job *j;
+	int i;
+
+	pthread_mutex_lock(&d->qlock);
+	d->quit = 1;
+	pthread_cond_broadcast(&d->qcond);
+	pthread_mutex_unlock(&d->qlock);
+	for (i = 0; i < d->nr_workers && d->workers; i++)
+		pthread_join(d->workers[i], NULL);
+	free(d->workers);
+	d->workers = NULL;
+	while ((j = d->queue)) {
+		d->queue = j->next;
+		free(j);
+	}
+	while ((j = d->completed)) {
+		d->completed = j->next;
+		free(j);
+	}
+	while ((j = d->free_jobs)) {
+		d->free_jobs = j->next;
+		free(j);
+	}
+	if (d->done_ev.fd >= 0)
+		close(d->done_ev.fd);
+	d->done_ev.fd = -1;
+}
