@@ -38,8 +38,10 @@ void show_pb_json(struct sbuf *s, const ProtobufCMessage *m, int indent);
 /* A JSON string literal for len bytes of str; invalid UTF-8 becomes U+FFFD. */
 void show_json_str(struct sbuf *s, const char *str, size_t len);
 
-/* Why len bytes at p do not unpack as d: fills why and the offset of the problem inside p.
+/* Why len bytes at p do not unpack as d: fills why and the offset of the problem inside p, or
+ * SHOW_PB_WHOLE when the message as a whole is wrong (a required field is missing).
  * Returns 0 when it found a reason, -ENOENT when the bytes look valid to it. */
+#define SHOW_PB_WHOLE ((size_t)-1)
 int show_pb_diagnose(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len, size_t *bad,
 		     char *why, size_t wlen);
 

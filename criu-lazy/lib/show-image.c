@@ -263,8 +263,8 @@ static int one_record(struct render *r, const uint8_t *data, uint32_t len, size_
 	m = protobuf_c_message_unpack(d, NULL, len, data);
 	if (!m) {
 		if (!show_pb_diagnose(d, data, len, &bad, why, sizeof(why)))
-			return fail(r, bad ? rec_off + 4 + bad : rec_off, -EBADMSG, "record %d: %s",
-				    r->nrec, why);
+			return fail(r, bad == SHOW_PB_WHOLE ? rec_off : rec_off + 4 + bad, -EBADMSG,
+				    "record %d: %s", r->nrec, why);
 		return fail(r, rec_off, -EBADMSG, "record %d does not decode as %s", r->nrec,
 			    d->name);
 	}

@@ -587,7 +587,7 @@ static int diagnose(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_
 			}
 			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
 			    !diagnose(f->descriptor, p + off, l, bad, why, wlen, depth + 1)) {
-				*bad += off;
+				*bad = *bad == SHOW_PB_WHOLE ? off : *bad + off;
 				return 0;
 			}
 			off += l;
@@ -605,7 +605,7 @@ static int diagnose(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_
 	}
 	for (i = 0; i < d->n_fields && i < sizeof(seen); i++) {
 		if (d->fields[i].label == PROTOBUF_C_LABEL_REQUIRED && !seen[i]) {
-			*bad = 0;
+			*bad = SHOW_PB_WHOLE;
 			snprintf(why, wlen, "required field %s.%s is missing", d->name,
 				 d->fields[i].name);
 			return 0;
