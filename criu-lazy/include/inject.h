@@ -68,7 +68,7 @@ int inj_syscall(struct inj_ctx *ctx, long *ret, long nr, long a1, long a2, long 
 
 /* Runs n calls through the scratch area with one stop (needs a gadget). Returns 0 when all
  * succeeded, -errno for a ptrace failure, or a positive 1-based index of the first call that
- * failed (its ret holds the -errno); calls after it did not run. */
+ * failed (its ret holds the -errno); calls after it did not run and read -ENOEXEC. */
 int inj_batch(struct inj_ctx *ctx, struct inj_call *calls, int n);
 
 /* Restore's last act on a thread: unmap the gadget (when unmap_gadget) with a syscall whose

@@ -10,6 +10,7 @@
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,6 +185,27 @@ static int resume_until_stop(struct inj_ctx *ctx, int req)
 	}
 }
 
+/* A killed task keeps its ptrace link until reaped but loses its mappings: tell that apart from a
+ * task that really has no vDSO. */
+static bool task_is_dead(pid_t tid)
+{
+	char path[64], buf[256], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] && (p[2] == 'Z' || p[2] == 'X');
+}
+
 static int find_vdso_syscall(struct inj_ctx *ctx)
 {
 	unsigned long start = 0, end = 0, s, e;
@@ -208,6 +230,8 @@ static int find_vdso_syscall(struct inj_ctx *ctx)
 		}
 	}
 	fclose(f);
+	if (!start && task_is_dead(ctx->tid))
+		return -ESRCH;
 	if (!start || end - start > (1 << 20)) {
 		pr_err("thread %d: no vDSO to borrow a syscall instruction from\n", ctx->tid);
 		return -ENOENT;
