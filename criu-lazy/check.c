@@ -17,6 +17,22 @@ static const struct {
     {KD_USE_PRE_DUMP, "pre-dump dirty tracking"},
 };
 
+/* CRIU's names for what we probe, so scripts written for CRIU ask the same question here.
+ * mem_dirty_track is soft-dirty there; pre-dump here tracks writes with uffd-wp-async and
+ * PAGEMAP_SCAN instead. */
+static const struct {
+	const char *name;
+	enum kd_feat feats[3];
+	int n;
+} criu_names[] = {
+    {"mem_dirty_track", {KD_UFFD_WP_ASYNC, KD_PAGEMAP_SCAN}, 2},
+    {"seccomp_filters", {KD_SECCOMP_GET_FILTER}, 1},
+    {"can_map_vdso", {KD_VDSO}, 1},
+    {"clone3_set_tid", {KD_CLONE3_SET_TID, KD_CHECKPOINT_RESTORE}, 2},
+    {"pidfd_store", {KD_PIDFD_OPEN, KD_PIDFD_GETFD}, 2},
+    {"get_rseq_conf", {KD_PTRACE_RSEQ}, 1},
+};
+
 static void print_feature(const struct kd_feature *f)
 {
 	pr_msg("%-24s %-3s  %s\n", f->name, f->have ? "yes" : "no", f->detail);
@@ -43,19 +59,31 @@ static int missing(const struct kerndat *kd, unsigned int uses, char *buf, size_
 static int check_one(const struct kerndat *kd, const char *name)
 {
 	char list[1024];
-	size_t used = 0;
+	size_t used = 0, a;
+	bool have = true;
 	int i, f;
 
 	f = kerndat_find(name);
-	if (f < 0) {
-		for (i = 0; i < KD_NR && used < sizeof(list); i++)
-			used += snprintf(list + used, sizeof(list) - used, "%s%s", i ? " " : "",
-					 kerndat_name(i));
-		pr_err("unknown feature '%s'; valid features: %s\n", name, list);
-		return -EINVAL;
+	if (f >= 0) {
+		print_feature(&kd->feat[f]);
+		return kd->feat[f].have ? 0 : -ENOENT;
 	}
-	print_feature(&kd->feat[f]);
-	return kd->feat[f].have ? 0 : -ENOENT;
+	for (a = 0; a < sizeof(criu_names) / sizeof(criu_names[0]); a++) {
+		if (strcmp(criu_names[a].name, name))
+			continue;
+		for (i = 0; i < criu_names[a].n; i++) {
+			print_feature(&kd->feat[criu_names[a].feats[i]]);
+			have &= kd->feat[criu_names[a].feats[i]].have;
+		}
+		return have ? 0 : -ENOENT;
+	}
+	for (i = 0; i < KD_NR && used < sizeof(list); i++)
+		used += snprintf(list + used, sizeof(list) - used, "%s%s", i ? " " : "",
+				 kerndat_name(i));
+	for (a = 0; a < sizeof(criu_names) / sizeof(criu_names[0]) && used < sizeof(list); a++)
+		used += snprintf(list + used, sizeof(list) - used, " %s", criu_names[a].name);
+	pr_err("unknown feature '%s'; valid features: %s\n", name, list);
+	return -EINVAL;
 }
 
 int cmd_check(const struct crl_opts *o)

@@ -232,6 +232,14 @@ static void test_check_feature_exit(void)
 	UT_ERR(cmd_check(&o), -EINVAL);
 	o.feature = "vdso";
 	UT_OK(cmd_check(&o));
+	/* CRIU's names: mem_dirty_track is pre-dump's write tracking here */
+	o.feature = "mem_dirty_track";
+	if (kerndat_has(&kd, KD_UFFD_WP_ASYNC) && kerndat_has(&kd, KD_PAGEMAP_SCAN))
+		UT_OK(cmd_check(&o));
+	else
+		UT_ERR(cmd_check(&o), -ENOENT);
+	o.feature = "mnt_id"; /* a CRIU feature this tool does not cover */
+	UT_ERR(cmd_check(&o), -EINVAL);
 	o.feature = "soft-dirty";
 	if (kerndat_has(&kd, KD_SOFT_DIRTY))
 		UT_OK(cmd_check(&o));
