@@ -57,6 +57,15 @@ struct ev_loop *lp_loop(struct lp_daemon *d);
 int lp_add_task(struct lp_daemon *d, pid_t pid, int uffd, const struct lp_range *ranges, int nr,
 		const struct lp_src_ops *ops, void *priv);
 
+/* Opens the page source of task pid for the restorer's connection. 0 or -errno. */
+typedef int (*lp_open_src_fn)(void *arg, pid_t pid, const struct lp_src_ops **ops, void **priv);
+
+/* Listens on WORK_DIR/lazy-pages.socket (lazy-register.h) for the restorer: every task it hands
+ * over is added with the source open_src gives; its "done" is lp_tasks_done. With a timeout in
+ * the config, a restorer that does not connect within it fails lp_run with -ETIMEDOUT. The socket
+ * file is removed by lp_free. 0 or -errno. */
+int lp_listen(struct lp_daemon *d, const char *work_dir, lp_open_src_fn open_src, void *arg);
+
 /* No more tasks will come: once every page is in, lp_run returns. */
 void lp_tasks_done(struct lp_daemon *d);
 

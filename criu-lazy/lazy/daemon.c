@@ -396,6 +396,7 @@ void lp_free(struct lp_daemon *d)
 	if (!d)
 		return;
 	pf_stop(d);
+	lp_conn_free(d->conn);
 	while ((t = d->tasks)) {
 		d->tasks = t->next;
 		task_free(t);

@@ -80,8 +80,11 @@ struct lp_job {
 	struct lp_item it[LP_JOB_ITEMS];
 };
 
+struct lp_conn;
+
 struct lp_daemon {
 	struct lp_config cfg;
+	struct lp_conn *conn; /* the restorer's socket, when listening */
 	struct ev_loop *loop;
 	struct lp_task *tasks;
 	int tasks_done; /* lp_tasks_done was called */
@@ -125,6 +128,9 @@ void lp_task_gone(struct lp_task *t);
 int lp_add_child(struct lp_daemon *d, struct lp_task *parent, int uffd);
 void lp_read_begin(struct lp_daemon *d, int reader);
 void lp_read_end(struct lp_daemon *d, int reader);
+
+/* conn.c */
+void lp_conn_free(struct lp_conn *c);
 
 /* fault.c */
 int handle_pagefault(struct lp_task *t, const struct uffd_msg *m);
