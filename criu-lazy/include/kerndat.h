@@ -86,6 +86,10 @@ static inline bool kerndat_has(const struct kerndat *kd, enum kd_feat f)
 	return kd->feat[f].have;
 }
 
+/* 0 if the feature is present; otherwise logs one error naming the feature, what needs it and
+ * what the probe saw, and returns -ENOTSUP. */
+int kerndat_require(const struct kerndat *kd, enum kd_feat f, const char *needed_for);
+
 /* The feature index for a name, or -ENOENT. */
 int kerndat_find(const char *name);
 

@@ -84,6 +84,15 @@ const char *kerndat_name(enum kd_feat f)
 	return f < KD_NR ? kd_table[f].name : "?";
 }
 
+int kerndat_require(const struct kerndat *kd, enum kd_feat f, const char *needed_for)
+{
+	if (kd->feat[f].have)
+		return 0;
+	pr_err("kernel feature %s is missing (%s), needed for %s\n", kd->feat[f].name,
+	       kd->feat[f].detail, needed_for);
+	return -ENOTSUP;
+}
+
 void kd_set(struct kerndat *kd, enum kd_feat f, bool have, const char *fmt, ...)
 {
 	va_list ap;

@@ -218,6 +218,18 @@ static void test_find(void)
 	UT_EQ(kerndat_find(""), -ENOENT);
 }
 
+static void test_require(void)
+{
+	struct kerndat kd;
+
+	log_init(NULL, 0);
+	probe(&kd);
+	kd.feat[KD_UFFD_MOVE].have = false;
+	UT_ERR(kerndat_require(&kd, KD_UFFD_MOVE, "a test"), -ENOTSUP);
+	kd.feat[KD_UFFD_MOVE].have = true;
+	UT_OK(kerndat_require(&kd, KD_UFFD_MOVE, "a test"));
+}
+
 static void test_check_feature_exit(void)
 {
 	struct crl_opts o;
@@ -257,6 +269,7 @@ static const struct unit_test tests[] = {
     {"checkpoint-restore agrees with CapEff", test_caps_agree_with_status, 0},
     {"probing leaves no fd, mapping or child", test_probe_leaves_nothing, 0},
     {"features found by name", test_find, 0},
+    {"kerndat_require", test_require, 0},
     {"check --feature answers 0, -ENOENT, -EINVAL", test_check_feature_exit, 0},
 };
 
