@@ -245,6 +245,38 @@ int imgf_write_msg(struct img_file *f, const ProtobufCMessage *msg)
 	return 0;
 }
 
+int imgf_write_raw(struct img_file *f, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	if (f->werr)
+		return f->werr;
+	if (f->wlen + len <= f->wcap) {
+		memcpy(f->wbuf + f->wlen, data, len);
+		f->wlen += len;
+		return 0;
+	}
+	if (flush_wbuf(f))
+		return f->werr;
+	if (len <= f->wcap) {
+		memcpy(f->wbuf, data, len);
+		f->wlen = len;
+		return 0;
+	}
+	/* larger than the buffer: straight to the file */
+	while (len) {
+		ssize_t n = write(f->fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return f->werr = -errno;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
 int imgf_commit(struct img_file *f)
 {
 	char tmp[300];

@@ -59,6 +59,8 @@ int imgf_next_raw(struct img_file *f, const uint8_t **data, uint32_t *len);
 
 int imgf_open_write(struct img_file *f, int dirfd, const char *name, uint32_t magic);
 int imgf_write_msg(struct img_file *f, const ProtobufCMessage *msg);
+/* Appends len bytes without a record length, for files whose body is not records (pages-ID.img). */
+int imgf_write_raw(struct img_file *f, const void *data, size_t len);
 /* Flushes, fsyncs nothing (images are rewritten on the next dump anyway), renames into place. */
 int imgf_commit(struct img_file *f);
 

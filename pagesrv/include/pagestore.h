@@ -84,7 +84,9 @@ struct pgs_ctx;
 
 /* Opens pagemap-ID.img and pages-ID.img and checks them: magic, version, the uuid (when uuid is not
  * NULL), entries sorted and not overlapping, every frame inside the pages file, sizes within
- * PGS_MAX_FRAME_PAGES. -ENOENT: no such images; -EBADMSG: damaged, pgs_last_error() says where. */
+ * PGS_MAX_FRAME_PAGES. -ENOENT: no such images; -EBADMSG: damaged, pgs_last_error() says where;
+ * -EPROTO: an image format version this build does not know. The index counts its entries and
+ * records the pages file's size, so a cut or grown file of either kind is -EBADMSG too. */
 int pgs_open_local(struct pgs_ctx **ctx, int dirfd, const char *id, const uint8_t *uuid);
 
 /* A human-readable reason and file offset for the last open error on this thread. */
@@ -106,7 +108,9 @@ int pgs_read_frame(struct pgs_ctx *ctx, size_t i, void *dst);
  * (dst untouched), <0: -errno as pgs_read_frame; -ENOENT if a page is PGS_PE_PARENT. */
 int pgs_read(struct pgs_ctx *ctx, uint64_t vaddr, unsigned long nr_pages, void *dst);
 
-/* The stored bytes of entry i (for a page server that ships frames without decoding them). */
+/* The stored bytes of entry i (for a page server that ships frames without decoding them), not
+ * checked against csum here: the receiver checks. Returns the length, -EINVAL (entry not PRESENT),
+ * -ENOSPC (cap < len), -EIO. */
 ssize_t pgs_read_stored(struct pgs_ctx *ctx, size_t i, void *dst, size_t cap);
 
 /* ---- the frame codec underneath (also used by the page server and benchmarks) ---- */
@@ -117,7 +121,8 @@ int frame_codec_create(struct frame_codec **c, int level);
 void frame_codec_free(struct frame_codec *c); /* accepts NULL */
 
 /* Compresses len bytes into dst (cap >= frame_bound(len)). Returns the stored length; sets
- * *raw when the frame was stored uncompressed because that was not larger. */
+ * *raw when the frame was stored uncompressed because that was not larger. A compressed frame is
+ * always shorter than len, a raw one exactly len, so frame_bound(len) == len. */
 ssize_t frame_encode(struct frame_codec *c, const void *src, size_t len, void *dst, size_t cap,
 		     bool *raw);
 size_t frame_bound(size_t len);
