@@ -516,7 +516,7 @@ class Run:
         self.lazy_waits = []
         try:
             self.start_test()
-            if "transition" in self.test.flags:
+            if self.test.flags & {"transition", "real"}:
                 time.sleep(TRANSITION_RUN)
             if self.mode != "nocr":
                 for it in range(self.args.iters):
@@ -562,9 +562,11 @@ def skip_reason(test, mode, args, criu):
         return "nolazy"
     if mode != "nocr" and "nocr" in test.flags:
         return "runs only without C/R"
-    feat = test.desc.get("feature")
-    if feat and mode != "nocr":
-        for f in feat.split():
+    feat = test.desc.get("feature", "").split()
+    if mode in ("lazy", "remote-lazy"):
+        feat.append("uffd")
+    if mode != "nocr":
+        for f in feat:
             if not feature_present(criu, f):
                 return "FEATURE %s ABSENT: 'criu-lazy check --feature %s' failed" % (f, f)
     return None
@@ -591,6 +593,11 @@ def run_tests(tests, mode, args, criu=CRIU):
                 log("PASS %-28s %-11s %5.2fs" % (t.name, mode, took))
                 if not args.keep_img:
                     shutil.rmtree(r.dir, ignore_errors=True)
+                    for d in (os.path.dirname(r.dir), args.dump_root):
+                        try:
+                            os.rmdir(d)
+                        except OSError:
+                            pass
             else:
                 failed += 1
                 failures.append(t.name)
