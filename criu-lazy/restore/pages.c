@@ -1,0 +1,311 @@
+/* Writing a task's page contents (plain restore, or the eager part of a lazy one).
+ *
+ * Decompression, not copying, bounds this: frames are decoded by one worker per CPU of the
+ * restorer's original affinity and written in large process_vm_writev calls straight into the
+ * stopped task (no injected syscall, no stop). A range that process_vm_writev cannot reach goes
+ * through /proc/PID/mem, which writes read-only pages too.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_PREFIX "restore: "
+#include "log.h"
+#include "pagestore.h"
+#include "restore.h"
+
+#define PW_BUF_SIZE	(8UL << 20)
+#define PW_IOV_MAX	1024
+#define PW_MAX_WORKERS	8
+
+enum { PW_WRITE, PW_SKIP };
+
+struct pw_job {
+	struct rst_task *tk;
+	struct pgs_ctx *pages;
+	uint8_t *what;			/* PW_* per entry */
+	size_t nr;
+	size_t next;			/* atomic: next entry to take */
+	int err;			/* atomic: first error */
+	uint64_t pages_written;		/* atomic */
+};
+
+struct pw_worker {
+	struct pw_job *job;
+	pthread_t th;
+	char *buf;
+	struct iovec l[PW_IOV_MAX], r[PW_IOV_MAX];
+	int n;
+	size_t used;
+	int mem_fd;
+};
+
+static int write_mem_fd(struct pw_worker *w, const struct iovec *l, const struct iovec *r)
+{
+	pid_t pid = w->job->tk->pid;
+	size_t done = 0;
+
+	if (w->mem_fd < 0) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+		w->mem_fd = open(path, O_RDWR | O_CLOEXEC);
+		if (w->mem_fd < 0) {
+			int err = -errno;
+
+			pr_perror("cannot open %s", path);
+			return err;
+		}
+	}
+	while (done < l->iov_len) {
+		ssize_t n = pwrite(w->mem_fd, (char *)l->iov_base + done, l->iov_len - done,
+				   (off_t)((uintptr_t)r->iov_base + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			pr_err("%d: cannot write pages at %p: %s (outside every mapping?)\n", pid,
+			       (char *)r->iov_base + done, n < 0 ? strerror(errno) : "short write");
+			return n < 0 ? -errno : -EIO;
+		}
+		done += n;
+	}
+	return 0;
+}
+
+static int flush(struct pw_worker *w)
+{
+	pid_t pid = w->job->tk->pid;
+	size_t total = 0, done;
+	ssize_t n;
+	int i, ret;
+
+	if (!w->n)
+		return 0;
+	for (i = 0; i < w->n; i++)
+		total += w->l[i].iov_len;
+	n = process_vm_writev(pid, w->l, w->n, w->r, w->n, 0);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n < total) {
+		/* find the first iovec not fully written and go on the slow way from there */
+		for (i = 0, done = 0; i < w->n; i++) {
+			struct iovec l = w->l[i], r = w->r[i];
+
+			if (done + l.iov_len <= (size_t)n) {
+				done += l.iov_len;
+				continue;
+			}
+			if ((size_t)n > done) {
+				size_t skip = n - done;
+
+				l.iov_base = (char *)l.iov_base + skip;
+				l.iov_len -= skip;
+				r.iov_base = (char *)r.iov_base + skip;
+			}
+			done += w->l[i].iov_len;
+			ret = write_mem_fd(w, &l, &r);
+			if (ret)
+				return ret;
+		}
+	}
+	__atomic_fetch_add(&w->job->pages_written, total / PGS_PAGE_SIZE, __ATOMIC_RELAXED);
+	w->n = 0;
+	w->used = 0;
+	return 0;
+}
+
+static void *worker(void *arg)
+{
+	struct pw_worker *w = arg;
+	struct pw_job *job = w->job;
+	int ret = 0;
+
+	while (!__atomic_load_n(&job->err, __ATOMIC_RELAXED)) {
+		size_t i = __atomic_fetch_add(&job->next, 1, __ATOMIC_RELAXED);
+		const struct pgs_entry *e;
+		size_t len;
+
+		if (i >= job->nr)
+			break;
+		if (job->what[i] != PW_WRITE)
+			continue;
+		e = pgs_entry(job->pages, i);
+		len = (size_t)e->nr_pages * PGS_PAGE_SIZE;
+		if (w->used + len > PW_BUF_SIZE || w->n == PW_IOV_MAX) {
+			ret = flush(w);
+			if (ret)
+				break;
+		}
+		ret = pgs_read_frame(job->pages, i, w->buf + w->used);
+		if (ret) {
+			pr_err("pages-%d.img: frame of %#" PRIx64 " (%u pages): %s\n", job->tk->pid,
+			       e->vaddr, e->nr_pages,
+			       ret == -EBADMSG ? "corrupt (checksum or decode)" : strerror(-ret));
+			break;
+		}
+		w->l[w->n].iov_base = w->buf + w->used;
+		w->l[w->n].iov_len = len;
+		w->r[w->n].iov_base = (void *)(uintptr_t)e->vaddr;
+		w->r[w->n].iov_len = len;
+		w->n++;
+		w->used += len;
+	}
+	if (!ret)
+		ret = flush(w);
+	if (ret) {
+		int zero = 0;
+
+		__atomic_compare_exchange_n(&job->err, &zero, ret, false, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static const VmaEntry *find_vma(const MmEntry *mm, uint64_t addr)
+{
+	size_t lo = 0, hi = mm->n_vmas;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const VmaEntry *v = mm->vmas[mid];
+
+		if (addr < v->start)
+			hi = mid;
+		else if (addr >= v->end)
+			lo = mid + 1;
+		else
+			return v;
+	}
+	return NULL;
+}
+
+/* Decides, per entry, whether it is written now. */
+static int plan(struct rst_tree *t, struct pw_job *job)
+{
+	const MmEntry *mm = job->tk->mm;
+	size_t i;
+
+	for (i = 0; i < job->nr; i++) {
+		const struct pgs_entry *e = pgs_entry(job->pages, i);
+		uint64_t last = e->vaddr + (uint64_t)e->nr_pages * PGS_PAGE_SIZE - 1;
+		const VmaEntry *v = find_vma(mm, e->vaddr);
+
+		job->what[i] = PW_SKIP;
+		if (!v || last >= v->end) {
+			pr_err("pagemap-%d.img: pages at %#" PRIx64 " (%u) are outside the mappings "
+			       "of mm-%d.img\n",
+			       job->tk->pid, e->vaddr, e->nr_pages, job->tk->pid);
+			return -EBADMSG;
+		}
+		if (e->flags & PGS_PE_PARENT) {
+			pr_err("pagemap-%d.img: pages at %#" PRIx64
+			       " are in a parent image set: pre-dump chains are not restored yet\n",
+			       job->tk->pid, e->vaddr);
+			return -EOPNOTSUPP;
+		}
+		if (!(e->flags & PGS_PE_PRESENT))
+			continue;
+		if (t->lc && (e->flags & PGS_PE_LAZY))
+			continue;
+		/* the file holds what a shared file mapping shows; the kernel, the vDSO */
+		if (v->status & (VMA_STATUS__VMA_FILE_SHARED | VMA_STATUS__VMA_AREA_VDSO |
+				 VMA_STATUS__VMA_AREA_VVAR | VMA_STATUS__VMA_AREA_VVAR_VCLOCK |
+				 VMA_STATUS__VMA_AREA_VSYSCALL))
+			continue;
+		job->what[i] = PW_WRITE;
+	}
+	return 0;
+}
+
+static int nr_workers(struct rst_tree *t)
+{
+	int n = CPU_COUNT(&t->orig_cpus);
+
+	if (n < 1)
+		n = 1;
+	return n > PW_MAX_WORKERS ? PW_MAX_WORKERS : n;
+}
+
+int rst_write_pages(struct rst_tree *t, struct rst_task *tk)
+{
+	struct pw_worker ws[PW_MAX_WORKERS] = {};
+	struct pw_job job = { .tk = tk };
+	struct timespec t0, t1;
+	pthread_attr_t attr;
+	int i, n, ret;
+	char id[16];
+
+	snprintf(id, sizeof(id), "%d", tk->pid);
+	ret = pgs_open_local(&tk->pages, t->dirfd, id, t->inv->dump_uuid.data);
+	if (ret == -ENOENT) {
+		pr_err("pagemap-%s.img: no page images for task %s\n", id, id);
+		return ret;
+	}
+	if (ret) {
+		uint64_t off = 0;
+		const char *why = pgs_last_error(&off);
+
+		pr_err("pagemap-%s.img/pages-%s.img: %s at offset %" PRIu64 "\n", id, id,
+		       why ? why : strerror(-ret), off);
+		return ret;
+	}
+	job.pages = tk->pages;
+	job.nr = pgs_nr_entries(tk->pages);
+	job.what = malloc(job.nr + 1);
+	if (!job.what)
+		return -ENOMEM;
+	ret = plan(t, &job);
+	if (ret)
+		goto out;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	n = nr_workers(t);
+	pthread_attr_init(&attr);
+	/* we are pinned for the injections; the workers use every CPU we had */
+	pthread_attr_setaffinity_np(&attr, sizeof(t->orig_cpus), &t->orig_cpus);
+	for (i = 0; i < n; i++) {
+		ws[i].job = &job;
+		ws[i].mem_fd = -1;
+		ws[i].buf = mmap(NULL, PW_BUF_SIZE, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (ws[i].buf == MAP_FAILED) {
+			ws[i].buf = NULL;
+			ret = -ENOMEM;
+			break;
+		}
+		ret = -pthread_create(&ws[i].th, &attr, worker, &ws[i]);
+		if (ret) {
+			munmap(ws[i].buf, PW_BUF_SIZE);
+			ws[i].buf = NULL;
+			break;
+		}
+	}
+	pthread_attr_destroy(&attr);
+	if (ret)
+		__atomic_store_n(&job.err, ret, __ATOMIC_RELAXED);
+	for (i = 0; i < n; i++) {
+		if (!ws[i].buf)
+			continue;
+		pthread_join(ws[i].th, NULL);
+		munmap(ws[i].buf, PW_BUF_SIZE);
+		if (ws[i].mem_fd >= 0)
+			close(ws[i].mem_fd);
+	}
+	if (!ret)
+		ret = job.err;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	pr_info("%d: %" PRIu64 " pages written in %.1f ms by %d workers\n", tk->pid,
+		job.pages_written,
+		(t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6, n);
+out:
+	free(job.what);
+	return ret;
+}

@@ -1,0 +1,141 @@
+/* Restore's shared state: the tree read from the images, and the phases that rebuild it.
+ *
+ * The restorer drives every task from outside through injected syscalls (inject.h). Phases, in the
+ * order restore.c runs them: images.c (read and check everything), tree.c (create the tasks with
+ * their PIDs, stopped), mem.c (address spaces), files.c (fd tables), state.c (signals, limits,
+ * timers, fs, creds, seccomp), finish.c (registers, signal masks, detach).
+ */
+#ifndef CRL_RESTORE_H
+#define CRL_RESTORE_H
+
+#include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "inject.h"
+#include "opts.h"
+
+#include "inventory.pb-c.h"
+#include "pstree.pb-c.h"
+#include "core.pb-c.h"
+#include "mm.pb-c.h"
+#include "files.pb-c.h"
+
+struct pgs_ctx;
+struct lazy_conn;
+
+struct rst_thread {
+	pid_t tid;
+	ThreadCoreEntry *tc;
+	struct inj_ctx *inj;
+	bool seen;		/* exists and is traced by us */
+};
+
+struct rst_task {
+	pid_t pid;
+	PstreeEntry *pe;
+	struct rst_task *parent;
+	CoreEntry *core;
+	MmEntry *mm;		/* NULL for a zombie */
+	FsEntry *fs;		/* NULL when the dump wrote none */
+	FdinfoEntry **fds;
+	size_t nr_fds;
+	struct pgs_ctx *pages;
+	struct rst_thread *threads;	/* threads[0] is the leader */
+	size_t nr_threads;
+	bool zombie;
+	bool created;
+	bool detached;
+};
+
+struct rst_tree {
+	const struct crl_opts *o;
+	int dirfd;
+	InventoryEntry *inv;
+	struct rst_task *tasks;		/* pstree order: parents before children */
+	size_t nr_tasks;
+	FileEntry **files;
+	size_t nr_files;
+	int *file_fds;			/* restorer-side fd per files[] entry, -1 until opened */
+	unsigned long gadget;		/* the same address in every task */
+	int sk;				/* our end of the fd-passing socket pair */
+	int task_sk;			/* the number of the other end in every task */
+	int task_sk_local;		/* our copy of that end until the root has it, else -1 */
+	int max_fd;			/* largest fd number any task had */
+	cpu_set_t orig_cpus;		/* our affinity before pinning: the tasks get it back */
+	int cpu;			/* where we and the task being built run */
+	struct lazy_conn *lc;
+};
+
+#define rst_for_each_task(t, tk) for ((tk) = (t)->tasks; (tk) < (t)->tasks + (t)->nr_tasks; (tk)++)
+
+static inline struct inj_ctx *task_inj(const struct rst_task *tk)
+{
+	return tk->threads[0].inj;
+}
+
+/* ---- images.c ---- */
+int rst_load_images(struct rst_tree *t);
+void rst_free_images(struct rst_tree *t);
+FileEntry *rst_file_by_id(const struct rst_tree *t, uint32_t id, size_t *idx);
+
+/* ---- batch.c: a table of injected syscalls with their argument data in the scratch area ---- */
+#define RST_BATCH_MAX 512
+
+struct rst_batch {
+	struct inj_ctx *inj;
+	unsigned long scratch;		/* remote address of the scratch area */
+	size_t scratch_size, used;
+	char *data;			/* local copy of the scratch area, written before running */
+	struct inj_call calls[RST_BATCH_MAX];
+	const char *what[RST_BATCH_MAX];
+	int n;
+	int err;			/* sticky: a batch that overflowed refuses to run */
+};
+
+int batch_init(struct rst_batch *b, struct inj_ctx *inj);
+void batch_fini(struct rst_batch *b);
+/* Copies len bytes into the scratch area; returns their remote address (0 when full: err set). */
+unsigned long batch_data(struct rst_batch *b, const void *p, size_t len);
+/* Reserves len bytes of scratch for a result; *local points at our copy after batch_run. */
+unsigned long batch_out(struct rst_batch *b, size_t len, void **local);
+void batch_add(struct rst_batch *b, const char *what, long nr, long a1, long a2, long a3, long a4,
+	       long a5, long a6);
+/* Runs every call (one stop per chunk) and reads the scratch area back. 0 or -errno; a call that
+ * failed is logged with its name and the task's pid. Resets the batch for reuse. */
+int batch_run(struct rst_batch *b);
+/* One syscall, its result in *res (-errno from the task is a value, not a failure). */
+int rst_syscall(struct inj_ctx *inj, long *res, long nr, long a1, long a2, long a3, long a4,
+		long a5, long a6);
+
+/* ---- tree.c ---- */
+int rst_create_tree(struct rst_tree *t);
+int rst_create_threads(struct rst_tree *t, struct rst_task *tk);
+int rst_make_zombie(struct rst_tree *t, struct rst_task *tk);
+int rst_set_groups(struct rst_tree *t);
+/* Kills and reaps every task created so far. */
+void rst_kill_tree(struct rst_tree *t);
+
+/* ---- mem.c ---- */
+int rst_pick_gadget(struct rst_tree *t);
+int rst_restore_mm(struct rst_tree *t, struct rst_task *tk);
+
+/* ---- pages.c ---- */
+int rst_write_pages(struct rst_tree *t, struct rst_task *tk);
+
+/* ---- files.c ---- */
+int rst_restore_files(struct rst_tree *t, struct rst_task *tk);
+void rst_close_files(struct rst_tree *t);
+
+/* ---- state.c ---- */
+int rst_restore_task_state(struct rst_tree *t, struct rst_task *tk);
+int rst_restore_thread_state(struct rst_tree *t, struct rst_task *tk, struct rst_thread *th);
+int rst_restore_creds(struct rst_tree *t, struct rst_task *tk, struct rst_thread *th);
+int rst_restore_seccomp(struct rst_tree *t, struct rst_task *tk, struct rst_thread *th);
+
+/* ---- finish.c ---- */
+int rst_finish_task(struct rst_tree *t, struct rst_task *tk);
+int rst_detach_task(struct rst_tree *t, struct rst_task *tk);
+
+#endif
