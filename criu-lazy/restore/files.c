@@ -75,7 +75,7 @@ static int open_chr(const FileEntry *fe)
 		pr_warn("file %u: %s is device %#lx now, %#x at dump\n", fe->id, c->path,
 			(unsigned long)st.st_rdev, c->rdev);
 	if (c->has_pos && c->pos)
-		lseek(fd, c->pos, SEEK_SET);	/* /dev/zero and friends: no position to speak of */
+		lseek(fd, c->pos, SEEK_SET); /* /dev/zero and friends: no position to speak of */
 	return fd;
 }
 
@@ -110,7 +110,7 @@ static bool is_write_end(const FileEntry *fe)
 static int open_pipe(struct rst_tree *t, size_t idx)
 {
 	uint64_t pipe_id = t->files[idx]->pipe->pipe_id;
-	bool have[2] = { false, false };
+	bool have[2] = {false, false};
 	int fds[2], ret = 0, end;
 	size_t i;
 
@@ -122,7 +122,8 @@ static int open_pipe(struct rst_tree *t, size_t idx)
 	for (i = 0; i < t->nr_files && !ret; i++) {
 		const FileEntry *o = t->files[i];
 
-		if (o->type == FD_TYPE__FD_PIPE && o->pipe->pipe_id == pipe_id && o->pipe->data.len) {
+		if (o->type == FD_TYPE__FD_PIPE && o->pipe->pipe_id == pipe_id &&
+		    o->pipe->data.len) {
 			ret = fill_pipe(o, fds[1]);
 			break;
 		}
@@ -154,7 +155,7 @@ static int open_pipe(struct rst_tree *t, size_t idx)
 	}
 	for (end = 0; end < 2; end++)
 		if (!have[end])
-			close(fds[end]);	/* nobody held that end */
+			close(fds[end]); /* nobody held that end */
 	return ret;
 }
 
@@ -202,12 +203,12 @@ static int send_fds(struct rst_tree *t, const int *fds, int n)
 {
 	char cbuf[CMSG_SPACE(FDS_PER_MSG * sizeof(int))] = {};
 	char byte = 0;
-	struct iovec iov = { &byte, 1 };
+	struct iovec iov = {&byte, 1};
 	struct msghdr mh = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = cbuf,
-		.msg_controllen = CMSG_SPACE(n * sizeof(int)),
+	    .msg_iov = &iov,
+	    .msg_iovlen = 1,
+	    .msg_control = cbuf,
+	    .msg_controllen = CMSG_SPACE(n * sizeof(int)),
 	};
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 
@@ -346,8 +347,8 @@ static int restore_fs(struct rst_task *tk)
 	if (fs->root && strcmp(fs->root, "/"))
 		batch_add(&b, "chroot", __NR_chroot, batch_data(&b, fs->root, strlen(fs->root) + 1),
 			  0, 0, 0, 0, 0);
-	batch_add(&b, "chdir", __NR_chdir, batch_data(&b, fs->cwd, strlen(fs->cwd) + 1), 0, 0, 0,
-		  0, 0);
+	batch_add(&b, "chdir", __NR_chdir, batch_data(&b, fs->cwd, strlen(fs->cwd) + 1), 0, 0, 0, 0,
+		  0);
 	batch_add(&b, "umask", __NR_umask, fs->umask, 0, 0, 0, 0, 0);
 	ret = batch_run(&b);
 	if (ret)
@@ -398,16 +399,15 @@ int rst_restore_files(struct rst_tree *t, struct rst_task *tk)
 	if (ret)
 		goto out;
 	pr_info("%d: %zu fds restored\n", tk->pid, tk->nr_fds);
-close_sk:
-	{
-		long res;
+close_sk : {
+	long res;
 
-		ret = rst_syscall(task_inj(tk), &res, __NR_close, t->task_sk, 0, 0, 0, 0, 0);
-		if (!ret && res) {
-			pr_err("%d: cannot close the fd-passing socket: %s\n", tk->pid, strerror(-res));
-			ret = (int)res;
-		}
+	ret = rst_syscall(task_inj(tk), &res, __NR_close, t->task_sk, 0, 0, 0, 0, 0);
+	if (!ret && res) {
+		pr_err("%d: cannot close the fd-passing socket: %s\n", tk->pid, strerror(-res));
+		ret = (int)res;
 	}
+}
 out:
 	free(fds);
 	free(cur);

@@ -14,10 +14,10 @@
 #include "restore.h"
 
 /* The kernel's internal restart codes (never seen by user space, but by a tracer). */
-#define ERESTARTSYS		512
-#define ERESTARTNOINTR		513
-#define ERESTARTNOHAND		514
-#define ERESTART_RESTARTBLOCK	516
+#define ERESTARTSYS 512
+#define ERESTARTNOINTR 513
+#define ERESTARTNOHAND 514
+#define ERESTART_RESTARTBLOCK 516
 
 static void image_regs(const UserX86RegsEntry *e, struct user_regs_struct *r)
 {
@@ -78,7 +78,7 @@ static void restart_syscall(pid_t tid, struct user_regs_struct *r)
 
 static int set_xstate(pid_t tid, const ProtobufCBinaryData *x)
 {
-	struct iovec iov = { x->data, x->len };
+	struct iovec iov = {x->data, x->len};
 
 	if (!x->len)
 		return 0;

@@ -325,7 +325,8 @@ static int check_file_refs(struct rst_tree *t)
 	struct rst_task *tk;
 	size_t i;
 
-	rst_for_each_task(t, tk) {
+	rst_for_each_task(t, tk)
+	{
 		for (i = 0; i < tk->nr_fds; i++) {
 			if (!rst_file_by_id(t, tk->fds[i]->id, NULL)) {
 				pr_err("fdinfo-%d.img: fd %u names file %u, not in files.img\n",
@@ -375,7 +376,7 @@ static int check_file_refs(struct rst_tree *t)
 			ok = fe->chr != NULL;
 			break;
 		default:
-			ok = true;	/* files.c refuses the kinds it cannot rebuild */
+			ok = true; /* files.c refuses the kinds it cannot rebuild */
 		}
 		if (!ok) {
 			pr_err("files.img: file %u of type %d lacks its description\n", fe->id,
@@ -430,7 +431,8 @@ void rst_free_images(struct rst_tree *t)
 	size_t i;
 
 	if (t->tasks) {
-		rst_for_each_task(t, tk) {
+		rst_for_each_task(t, tk)
+		{
 			for (i = 0; i < tk->nr_fds; i++)
 				protobuf_c_message_free_unpacked(&tk->fds[i]->base, NULL);
 			free(tk->fds);

@@ -18,15 +18,15 @@
 #include "pagestore.h"
 #include "restore.h"
 
-#define TASK_TOP	0x7ffffffff000UL
-#define GADGET_LOW	0x10000000UL
+#define TASK_TOP 0x7ffffffff000UL
+#define GADGET_LOW 0x10000000UL
 
 #define VMA_SPECIAL                                                                                \
 	(VMA_STATUS__VMA_AREA_VDSO | VMA_STATUS__VMA_AREA_VVAR | VMA_STATUS__VMA_AREA_VVAR_VCLOCK)
 
 struct range {
 	unsigned long start, end;
-	int kind;		/* 0, or the VMA_AREA_* bit of a vDSO group member */
+	int kind; /* 0, or the VMA_AREA_* bit of a vDSO group member */
 };
 
 struct ranges {
@@ -45,7 +45,7 @@ static int ranges_add(struct ranges *rs, unsigned long s, unsigned long e, int k
 		rs->r = nr;
 		rs->cap = cap;
 	}
-	rs->r[rs->n++] = (struct range){ s, e, kind };
+	rs->r[rs->n++] = (struct range){s, e, kind};
 	return 0;
 }
 
@@ -118,9 +118,8 @@ int rst_pick_gadget(struct rst_tree *t)
 	int ret;
 
 	ret = read_maps(0, &rs);
-	rst_for_each_task(t, tk)
-		for (i = 0; !ret && tk->mm && i < tk->mm->n_vmas; i++)
-			ret = ranges_add(&rs, tk->mm->vmas[i]->start, tk->mm->vmas[i]->end, 0);
+	rst_for_each_task(t, tk) for (i = 0; !ret && tk->mm && i < tk->mm->n_vmas; i++) ret =
+	    ranges_add(&rs, tk->mm->vmas[i]->start, tk->mm->vmas[i]->end, 0);
 	if (!ret) {
 		t->gadget = find_hole(&rs, GADGET_LOW, INJ_GADGET_SIZE);
 		if (!t->gadget) {
@@ -162,7 +161,8 @@ static int move_vdso(struct rst_task *tk, struct ranges *cur, unsigned long gadg
 			if (cur->r[j].kind & v->status)
 				break;
 		if (j == cur->n || cur->r[j].end - cur->r[j].start != v->end - v->start) {
-			pr_err("%d: its %s (%#" PRIx64 " bytes) does not match this kernel's vDSO\n",
+			pr_err("%d: its %s (%#" PRIx64
+			       " bytes) does not match this kernel's vDSO\n",
 			       tk->pid, v->name ? v->name : "vDSO area", v->end - v->start);
 			return -EINVAL;
 		}
@@ -257,9 +257,9 @@ static int check_vma_kind(struct rst_task *tk, const VmaEntry *v)
 		uint32_t bit;
 		const char *what;
 	} unsupported[] = {
-		{ VMA_STATUS__VMA_AREA_SYSVIPC, "SysV shared memory" },
-		{ VMA_STATUS__VMA_AREA_MEMFD, "memfd" },
-		{ VMA_STATUS__VMA_AREA_HUGETLB, "hugetlb" },
+	    {VMA_STATUS__VMA_AREA_SYSVIPC, "SysV shared memory"},
+	    {VMA_STATUS__VMA_AREA_MEMFD, "memfd"},
+	    {VMA_STATUS__VMA_AREA_HUGETLB, "hugetlb"},
 	};
 	size_t i;
 
@@ -389,8 +389,9 @@ static int map_vmas(struct rst_tree *t, struct rst_task *tk, struct rst_batch *b
 			/* only what shapes the mapping; the rest (MADV_DONTNEED...) is not state */
 			if (!(madv & (1ULL << bit)))
 				continue;
-			if (bit == MADV_DONTFORK || bit == MADV_HUGEPAGE || bit == MADV_NOHUGEPAGE ||
-			    bit == MADV_DONTDUMP || bit == MADV_WIPEONFORK || bit == MADV_MERGEABLE)
+			if (bit == MADV_DONTFORK || bit == MADV_HUGEPAGE ||
+			    bit == MADV_NOHUGEPAGE || bit == MADV_DONTDUMP ||
+			    bit == MADV_WIPEONFORK || bit == MADV_MERGEABLE)
 				batch_add(b, "madvise", __NR_madvise, v->start, v->end - v->start,
 					  bit, 0, 0, 0);
 		}
@@ -409,18 +410,18 @@ static int finish_mm(struct rst_task *tk, struct rst_batch *b, long exe_fd, long
 {
 	MmEntry *mm = tk->mm;
 	struct prctl_mm_map map = {
-		.start_code = mm->mm_start_code,
-		.end_code = mm->mm_end_code,
-		.start_data = mm->mm_start_data,
-		.end_data = mm->mm_end_data,
-		.start_stack = mm->mm_start_stack,
-		.start_brk = mm->mm_start_brk,
-		.brk = mm->mm_brk,
-		.arg_start = mm->mm_arg_start,
-		.arg_end = mm->mm_arg_end,
-		.env_start = mm->mm_env_start,
-		.env_end = mm->mm_env_end,
-		.exe_fd = (uint32_t)exe_fd,
+	    .start_code = mm->mm_start_code,
+	    .end_code = mm->mm_end_code,
+	    .start_data = mm->mm_start_data,
+	    .end_data = mm->mm_end_data,
+	    .start_stack = mm->mm_start_stack,
+	    .start_brk = mm->mm_start_brk,
+	    .brk = mm->mm_brk,
+	    .arg_start = mm->mm_arg_start,
+	    .arg_end = mm->mm_arg_end,
+	    .env_start = mm->mm_env_start,
+	    .env_end = mm->mm_env_end,
+	    .exe_fd = (uint32_t)exe_fd,
 	};
 	size_t i;
 	int ret;

@@ -21,20 +21,20 @@
 #include "pagestore.h"
 #include "restore.h"
 
-#define PW_BUF_SIZE	(8UL << 20)
-#define PW_IOV_MAX	1024
-#define PW_MAX_WORKERS	8
+#define PW_BUF_SIZE (8UL << 20)
+#define PW_IOV_MAX 1024
+#define PW_MAX_WORKERS 8
 
 enum { PW_WRITE, PW_SKIP };
 
 struct pw_job {
 	struct rst_task *tk;
 	struct pgs_ctx *pages;
-	uint8_t *what;			/* PW_* per entry */
+	uint8_t *what; /* PW_* per entry */
 	size_t nr;
-	size_t next;			/* atomic: next entry to take */
-	int err;			/* atomic: first error */
-	uint64_t pages_written;		/* atomic */
+	size_t next;		/* atomic: next entry to take */
+	int err;		/* atomic: first error */
+	uint64_t pages_written; /* atomic */
 };
 
 struct pw_worker {
@@ -46,6 +46,33 @@ struct pw_worker {
 	size_t used;
 	int mem_fd;
 };
+
+static const VmaEntry *find_vma(const MmEntry *mm, uint64_t addr)
+{
+	size_t lo = 0, hi = mm->n_vmas;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const VmaEntry *v = mm->vmas[mid];
+
+		if (addr < v->start)
+			hi = mid;
+		else if (addr >= v->end)
+			lo = mid + 1;
+		else
+			return v;
+	}
+	return NULL;
+}
+
+/* Pages of these are not ours to write: the file holds what a shared file mapping shows; the
+ * kernel provides the vDSO group. */
+static bool vma_skipped(const VmaEntry *v)
+{
+	return v->status & (VMA_STATUS__VMA_FILE_SHARED | VMA_STATUS__VMA_AREA_VDSO |
+			    VMA_STATUS__VMA_AREA_VVAR | VMA_STATUS__VMA_AREA_VVAR_VCLOCK |
+			    VMA_STATUS__VMA_AREA_VSYSCALL);
+}
 
 static int write_mem_fd(struct pw_worker *w, const struct iovec *l, const struct iovec *r)
 {
@@ -122,6 +149,36 @@ static int flush(struct pw_worker *w)
 	return 0;
 }
 
+/* The decoded entry at w->buf + w->used, cut where it crosses from one VMA to another so that
+ * pieces in VMAs we do not write are left out. */
+static void add_pieces(struct pw_worker *w, uint64_t vaddr, size_t len)
+{
+	const MmEntry *mm = w->job->tk->mm;
+	uint64_t addr = vaddr, end = vaddr + len;
+
+	while (addr < end) {
+		const VmaEntry *v = find_vma(mm, addr);
+		uint64_t to = v->end < end ? v->end : end;
+
+		if (!vma_skipped(v)) {
+			if (w->n && (char *)w->l[w->n - 1].iov_base + w->l[w->n - 1].iov_len ==
+					    w->buf + w->used + (addr - vaddr) &&
+			    (uint64_t)(uintptr_t)w->r[w->n - 1].iov_base + w->r[w->n - 1].iov_len ==
+				    addr) {
+				w->l[w->n - 1].iov_len += to - addr;
+				w->r[w->n - 1].iov_len += to - addr;
+			} else {
+				w->l[w->n].iov_base = w->buf + w->used + (addr - vaddr);
+				w->l[w->n].iov_len = to - addr;
+				w->r[w->n].iov_base = (void *)(uintptr_t)addr;
+				w->r[w->n].iov_len = to - addr;
+				w->n++;
+			}
+		}
+		addr = to;
+	}
+}
+
 static void *worker(void *arg)
 {
 	struct pw_worker *w = arg;
@@ -139,7 +196,7 @@ static void *worker(void *arg)
 			continue;
 		e = pgs_entry(job->pages, i);
 		len = (size_t)e->nr_pages * PGS_PAGE_SIZE;
-		if (w->used + len > PW_BUF_SIZE || w->n == PW_IOV_MAX) {
+		if (w->used + len > PW_BUF_SIZE || w->n + e->nr_pages > PW_IOV_MAX) {
 			ret = flush(w);
 			if (ret)
 				break;
@@ -151,11 +208,7 @@ static void *worker(void *arg)
 			       ret == -EBADMSG ? "corrupt (checksum or decode)" : strerror(-ret));
 			break;
 		}
-		w->l[w->n].iov_base = w->buf + w->used;
-		w->l[w->n].iov_len = len;
-		w->r[w->n].iov_base = (void *)(uintptr_t)e->vaddr;
-		w->r[w->n].iov_len = len;
-		w->n++;
+		add_pieces(w, e->vaddr, len);
 		w->used += len;
 	}
 	if (!ret)
@@ -169,25 +222,8 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static const VmaEntry *find_vma(const MmEntry *mm, uint64_t addr)
-{
-	size_t lo = 0, hi = mm->n_vmas;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		const VmaEntry *v = mm->vmas[mid];
-
-		if (addr < v->start)
-			hi = mid;
-		else if (addr >= v->end)
-			lo = mid + 1;
-		else
-			return v;
-	}
-	return NULL;
-}
-
-/* Decides, per entry, whether it is written now. */
+/* Decides, per entry, whether it is written now. An entry may span adjacent VMAs: each page must
+ * be inside one. */
 static int plan(struct rst_tree *t, struct pw_job *job)
 {
 	const MmEntry *mm = job->tk->mm;
@@ -195,15 +231,19 @@ static int plan(struct rst_tree *t, struct pw_job *job)
 
 	for (i = 0; i < job->nr; i++) {
 		const struct pgs_entry *e = pgs_entry(job->pages, i);
-		uint64_t last = e->vaddr + (uint64_t)e->nr_pages * PGS_PAGE_SIZE - 1;
-		const VmaEntry *v = find_vma(mm, e->vaddr);
+		uint64_t addr = e->vaddr, end = e->vaddr + (uint64_t)e->nr_pages * PGS_PAGE_SIZE;
 
 		job->what[i] = PW_SKIP;
-		if (!v || last >= v->end) {
-			pr_err("pagemap-%d.img: pages at %#" PRIx64 " (%u) are outside the mappings "
-			       "of mm-%d.img\n",
-			       job->tk->pid, e->vaddr, e->nr_pages, job->tk->pid);
-			return -EBADMSG;
+		while (addr < end) {
+			const VmaEntry *v = find_vma(mm, addr);
+
+			if (!v) {
+				pr_err("pagemap-%d.img: page %#" PRIx64 " is outside the mappings "
+				       "of mm-%d.img\n",
+				       job->tk->pid, addr, job->tk->pid);
+				return -EBADMSG;
+			}
+			addr = v->end;
 		}
 		if (e->flags & PGS_PE_PARENT) {
 			pr_err("pagemap-%d.img: pages at %#" PRIx64
@@ -214,11 +254,6 @@ static int plan(struct rst_tree *t, struct pw_job *job)
 		if (!(e->flags & PGS_PE_PRESENT))
 			continue;
 		if (t->lc && (e->flags & PGS_PE_LAZY))
-			continue;
-		/* the file holds what a shared file mapping shows; the kernel, the vDSO */
-		if (v->status & (VMA_STATUS__VMA_FILE_SHARED | VMA_STATUS__VMA_AREA_VDSO |
-				 VMA_STATUS__VMA_AREA_VVAR | VMA_STATUS__VMA_AREA_VVAR_VCLOCK |
-				 VMA_STATUS__VMA_AREA_VSYSCALL))
 			continue;
 		job->what[i] = PW_WRITE;
 	}
@@ -237,7 +272,7 @@ static int nr_workers(struct rst_tree *t)
 int rst_write_pages(struct rst_tree *t, struct rst_task *tk)
 {
 	struct pw_worker ws[PW_MAX_WORKERS] = {};
-	struct pw_job job = { .tk = tk };
+	struct pw_job job = {.tk = tk};
 	struct timespec t0, t1;
 	pthread_attr_t attr;
 	int i, n, ret;
@@ -303,8 +338,8 @@ int rst_write_pages(struct rst_tree *t, struct rst_task *tk)
 		ret = job.err;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	pr_info("%d: %" PRIu64 " pages written in %.1f ms by %d workers\n", tk->pid,
-		job.pages_written,
-		(t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6, n);
+		job.pages_written, (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6,
+		n);
 out:
 	free(job.what);
 	return ret;

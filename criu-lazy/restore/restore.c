@@ -27,13 +27,6 @@
 #include "pagestore.h"
 #include "restore.h"
 
-/* Lazy restore's registration lives in its own file (restore/lazy-register.c); a build without it
- * must refuse --lazy-pages rather than do a plain restore. */
-#pragma weak lazy_connect
-#pragma weak lazy_register_task
-#pragma weak lazy_conn_done
-#pragma weak lazy_disconnect
-
 static double ms_since(const struct timespec *t0)
 {
 	struct timespec t1;
@@ -99,10 +92,6 @@ static int lazy_setup(struct rst_tree *t)
 {
 	if (!t->o->lazy_pages)
 		return 0;
-	if (!lazy_connect || !lazy_register_task || !lazy_conn_done) {
-		pr_err("--lazy-pages: this build of criu-lazy cannot register lazy memory yet\n");
-		return -ENOSYS;
-	}
 	return lazy_connect(&t->lc, t->o);
 }
 
@@ -177,7 +166,8 @@ static int restore_tree(struct rst_tree *t)
 		ret = rst_set_groups(t);
 	if (ret)
 		return ret;
-	rst_for_each_task(t, tk) {
+	rst_for_each_task(t, tk)
+	{
 		if (tk->zombie)
 			continue;
 		ret = build_task(t, tk);
@@ -186,7 +176,8 @@ static int restore_tree(struct rst_tree *t)
 	}
 	rst_close_files(t);
 	/* zombies exit while their parents are still stopped */
-	rst_for_each_task(t, tk) {
+	rst_for_each_task(t, tk)
+	{
 		if (!tk->zombie)
 			continue;
 		ret = rst_make_zombie(t, tk);
@@ -198,7 +189,8 @@ static int restore_tree(struct rst_tree *t)
 		if (ret)
 			return ret;
 	}
-	rst_for_each_task(t, tk) {
+	rst_for_each_task(t, tk)
+	{
 		if (tk->zombie)
 			continue;
 		ret = seal_task(t, tk);
@@ -225,7 +217,7 @@ static int wait_root(pid_t pid)
 
 int cmd_restore(const struct crl_opts *o)
 {
-	struct rst_tree t = { .o = o, .sk = -1, .task_sk = -1, .task_sk_local = -1 };
+	struct rst_tree t = {.o = o, .sk = -1, .task_sk = -1, .task_sk_local = -1};
 	struct rst_task *tk;
 	struct timespec t0;
 	pid_t root = 0;
@@ -248,7 +240,8 @@ int cmd_restore(const struct crl_opts *o)
 		rst_kill_tree(&t);
 		goto out;
 	}
-	rst_for_each_task(&t, tk) {
+	rst_for_each_task(&t, tk)
+	{
 		if (!tk->detached)
 			rst_detach_task(&t, tk);
 	}
@@ -257,19 +250,21 @@ int cmd_restore(const struct crl_opts *o)
 		char zero = 0;
 
 		if (write(o->status_fd, &zero, 1) != 1)
-			pr_warn("cannot write to status fd %d: %s\n", o->status_fd, strerror(errno));
+			pr_warn("cannot write to status fd %d: %s\n", o->status_fd,
+				strerror(errno));
 		close(o->status_fd);
 	}
 	root = t.tasks[0].pid;
 out:
-	if (t.lc && lazy_disconnect)
+	if (t.lc)
 		lazy_disconnect(t.lc);
 	rst_close_files(&t);
 	if (t.sk >= 0)
 		close(t.sk);
 	if (t.task_sk_local >= 0)
 		close(t.task_sk_local);
-	rst_for_each_task(&t, tk) {
+	rst_for_each_task(&t, tk)
+	{
 		if (tk->pages)
 			pgs_close(tk->pages);
 	}

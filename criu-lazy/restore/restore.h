@@ -29,7 +29,7 @@ struct rst_thread {
 	pid_t tid;
 	ThreadCoreEntry *tc;
 	struct inj_ctx *inj;
-	bool seen;		/* exists and is traced by us */
+	bool seen; /* exists and is traced by us */
 };
 
 struct rst_task {
@@ -37,12 +37,12 @@ struct rst_task {
 	PstreeEntry *pe;
 	struct rst_task *parent;
 	CoreEntry *core;
-	MmEntry *mm;		/* NULL for a zombie */
-	FsEntry *fs;		/* NULL when the dump wrote none */
+	MmEntry *mm; /* NULL for a zombie */
+	FsEntry *fs; /* NULL when the dump wrote none */
 	FdinfoEntry **fds;
 	size_t nr_fds;
 	struct pgs_ctx *pages;
-	struct rst_thread *threads;	/* threads[0] is the leader */
+	struct rst_thread *threads; /* threads[0] is the leader */
 	size_t nr_threads;
 	bool zombie;
 	bool created;
@@ -53,18 +53,18 @@ struct rst_tree {
 	const struct crl_opts *o;
 	int dirfd;
 	InventoryEntry *inv;
-	struct rst_task *tasks;		/* pstree order: parents before children */
+	struct rst_task *tasks; /* pstree order: parents before children */
 	size_t nr_tasks;
 	FileEntry **files;
 	size_t nr_files;
-	int *file_fds;			/* restorer-side fd per files[] entry, -1 until opened */
-	unsigned long gadget;		/* the same address in every task */
-	int sk;				/* our end of the fd-passing socket pair */
-	int task_sk;			/* the number of the other end in every task */
-	int task_sk_local;		/* our copy of that end until the root has it, else -1 */
-	int max_fd;			/* largest fd number any task had */
-	cpu_set_t orig_cpus;		/* our affinity before pinning: the tasks get it back */
-	int cpu;			/* where we and the task being built run */
+	int *file_fds;	      /* restorer-side fd per files[] entry, -1 until opened */
+	unsigned long gadget; /* the same address in every task */
+	int sk;		      /* our end of the fd-passing socket pair */
+	int task_sk;	      /* the number of the other end in every task */
+	int task_sk_local;    /* our copy of that end until the root has it, else -1 */
+	int max_fd;	      /* largest fd number any task had */
+	cpu_set_t orig_cpus;  /* our affinity before pinning: the tasks get it back */
+	int cpu;	      /* where we and the task being built run */
 	struct lazy_conn *lc;
 };
 
@@ -85,13 +85,13 @@ FileEntry *rst_file_by_id(const struct rst_tree *t, uint32_t id, size_t *idx);
 
 struct rst_batch {
 	struct inj_ctx *inj;
-	unsigned long scratch;		/* remote address of the scratch area */
+	unsigned long scratch; /* remote address of the scratch area */
 	size_t scratch_size, used;
-	char *data;			/* local copy of the scratch area, written before running */
+	char *data; /* local copy of the scratch area, written before running */
 	struct inj_call calls[RST_BATCH_MAX];
 	const char *what[RST_BATCH_MAX];
 	int n;
-	int err;			/* sticky: a batch that overflowed refuses to run */
+	int err; /* sticky: a batch that overflowed refuses to run */
 };
 
 int batch_init(struct rst_batch *b, struct inj_ctx *inj);

@@ -37,7 +37,7 @@ static void add_sigactions(struct rst_batch *b, const TaskCoreEntry *tc)
 	size_t i;
 
 	for (sig = 1; sig <= NSIG_KERNEL; sig++) {
-		struct k_sigaction ksa = {};	/* SIG_DFL unless the image says otherwise */
+		struct k_sigaction ksa = {}; /* SIG_DFL unless the image says otherwise */
 
 		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
@@ -63,12 +63,13 @@ static void add_rlimits(struct rst_batch *b, const TaskCoreEntry *tc, pid_t pid)
 
 	for (i = 0; i < tc->n_rlimits; i++) {
 		const RlimitEntry *r = tc->rlimits[i];
-		struct k_rlimit kr = { r->cur, r->max };
+		struct k_rlimit kr = {r->cur, r->max};
 		struct rlimit ours;
 
 		if (r->resource >= RLIM_NLIMITS || getrlimit(r->resource, &ours))
 			continue;
-		if (ours.rlim_max != RLIM_INFINITY && (kr.max == RLIM_INFINITY || kr.max > ours.rlim_max)) {
+		if (ours.rlim_max != RLIM_INFINITY &&
+		    (kr.max == RLIM_INFINITY || kr.max > ours.rlim_max)) {
 			pr_warn("%d: limit %u lowered to our hard limit %llu\n", pid, r->resource,
 				(unsigned long long)ours.rlim_max);
 			kr.max = ours.rlim_max;
@@ -91,7 +92,7 @@ static void add_itimer(struct rst_batch *b, int which, const ItimerEntry *it)
 	v.it_value.tv_sec = it->vsec;
 	v.it_value.tv_usec = it->vusec;
 	if (!v.it_value.tv_sec && !v.it_value.tv_usec)
-		return;		/* disarmed, as in a new task */
+		return; /* disarmed, as in a new task */
 	batch_add(b, "setitimer", __NR_setitimer, which, batch_data(b, &v, sizeof(v)), 0, 0, 0, 0);
 }
 
@@ -146,11 +147,12 @@ int rst_restore_task_state(struct rst_tree *t, struct rst_task *tk)
 	if (!tk->fs && tc->has_umask)
 		batch_add(&b, "umask", __NR_umask, tc->umask, 0, 0, 0, 0, 0);
 	if (tc->has_child_subreaper && tc->child_subreaper)
-		batch_add(&b, "prctl(PR_SET_CHILD_SUBREAPER)", __NR_prctl, PR_SET_CHILD_SUBREAPER, 1,
-			  0, 0, 0, 0);
+		batch_add(&b, "prctl(PR_SET_CHILD_SUBREAPER)", __NR_prctl, PR_SET_CHILD_SUBREAPER,
+			  1, 0, 0, 0, 0);
 	if (tc->has_thp_disabled || (tk->mm && tk->mm->has_thp_disabled))
 		batch_add(&b, "prctl(PR_SET_THP_DISABLE)", __NR_prctl, PR_SET_THP_DISABLE,
-			  tc->has_thp_disabled ? tc->thp_disabled : tk->mm->thp_disabled, 0, 0, 0, 0);
+			  tc->has_thp_disabled ? tc->thp_disabled : tk->mm->thp_disabled, 0, 0, 0,
+			  0);
 	if (tc->has_dumpable || (tk->mm && tk->mm->has_dumpable))
 		batch_add(&b, "prctl(PR_SET_DUMPABLE)", __NR_prctl, PR_SET_DUMPABLE,
 			  tc->has_dumpable ? tc->dumpable : tk->mm->dumpable, 0, 0, 0, 0);
@@ -196,13 +198,13 @@ int rst_restore_thread_state(struct rst_tree *t, struct rst_task *tk, struct rst
 	}
 	if (tc->sas) {
 		stack_t ss = {
-			.ss_sp = (void *)(uintptr_t)tc->sas->sp,
-			.ss_size = tc->sas->size,
-			.ss_flags = tc->sas->flags & ~SS_ONSTACK,
+		    .ss_sp = (void *)(uintptr_t)tc->sas->sp,
+		    .ss_size = tc->sas->size,
+		    .ss_flags = tc->sas->flags & ~SS_ONSTACK,
 		};
 
 		if (ss.ss_flags & SS_DISABLE)
-			ss = (stack_t){ .ss_flags = SS_DISABLE };
+			ss = (stack_t){.ss_flags = SS_DISABLE};
 		batch_add(&b, "sigaltstack", __NR_sigaltstack, batch_data(&b, &ss, sizeof(ss)), 0,
 			  0, 0, 0, 0);
 	}
@@ -213,8 +215,8 @@ int rst_restore_thread_state(struct rst_tree *t, struct rst_task *tk, struct rst
 		batch_add(&b, "set_tid_address", __NR_set_tid_address, tc->clear_tid_addr, 0, 0, 0,
 			  0, 0);
 	if (tc->rseq && tc->rseq->rseq_abi_pointer)
-		batch_add(&b, "rseq", __NR_rseq, tc->rseq->rseq_abi_pointer, tc->rseq->rseq_abi_size,
-			  0, tc->rseq->signature, 0, 0);
+		batch_add(&b, "rseq", __NR_rseq, tc->rseq->rseq_abi_pointer,
+			  tc->rseq->rseq_abi_size, 0, tc->rseq->signature, 0, 0);
 	if (tc->has_pdeath_sig && tc->pdeath_sig)
 		batch_add(&b, "prctl(PR_SET_PDEATHSIG)", __NR_prctl, PR_SET_PDEATHSIG,
 			  tc->pdeath_sig, 0, 0, 0, 0);
@@ -222,8 +224,8 @@ int rst_restore_thread_state(struct rst_tree *t, struct rst_task *tk, struct rst
 		batch_add(&b, "prctl(PR_SET_TIMERSLACK)", __NR_prctl, PR_SET_TIMERSLACK,
 			  task->timerslack_ns, 0, 0, 0, 0);
 	if (task->has_no_new_privs && task->no_new_privs)
-		batch_add(&b, "prctl(PR_SET_NO_NEW_PRIVS)", __NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0,
-			  0, 0);
+		batch_add(&b, "prctl(PR_SET_NO_NEW_PRIVS)", __NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0,
+			  0, 0, 0);
 	for (i = 0; i < tc->n_pending; i++)
 		add_siginfo(&b, tc->pending[i], tk->pid, th->tid);
 	ret = batch_run(&b);
@@ -257,13 +259,14 @@ static int cap_last_cap(void)
 int rst_restore_creds(struct rst_tree *t, struct rst_task *tk, struct rst_thread *th)
 {
 	const CredsEntry *c = th->tc->creds;
-	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct data[2];
 	uint64_t eff, prm, inh, bnd, amb;
 	struct rst_batch b;
 	int cap, ret;
 
 	(void)t;
+	(void)tk;
 	if (!c)
 		return 0;
 	eff = cap_word(c->cap_eff, c->n_cap_eff);
@@ -279,8 +282,8 @@ int rst_restore_creds(struct rst_tree *t, struct rst_task *tk, struct rst_thread
 			batch_add(&b, "prctl(PR_CAPBSET_DROP)", __NR_prctl, PR_CAPBSET_DROP, cap, 0,
 				  0, 0, 0);
 	batch_add(&b, "setgroups", __NR_setgroups, c->n_groups,
-		  c->n_groups ? batch_data(&b, c->groups, c->n_groups * sizeof(uint32_t)) : 0, 0,
-		  0, 0, 0);
+		  c->n_groups ? batch_data(&b, c->groups, c->n_groups * sizeof(uint32_t)) : 0, 0, 0,
+		  0, 0);
 	if (c->secbits)
 		batch_add(&b, "prctl(PR_SET_SECUREBITS)", __NR_prctl, PR_SET_SECUREBITS,
 			  c->secbits | SECBIT_KEEP_CAPS, 0, 0, 0, 0);
@@ -328,7 +331,7 @@ int rst_restore_seccomp(struct rst_tree *t, struct rst_task *tk, struct rst_thre
 		return ret;
 	for (i = 0; i < tc->n_seccomp; i++) {
 		const SeccompFilterEntry *f = tc->seccomp[i];
-		struct sock_fprog prog = { .len = f->filter.len / sizeof(struct sock_filter) };
+		struct sock_fprog prog = {.len = f->filter.len / sizeof(struct sock_filter)};
 		unsigned long flags = f->has_flags ? f->flags : 0;
 
 		if (!prog.len || f->filter.len % sizeof(struct sock_filter)) {

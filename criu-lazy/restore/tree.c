@@ -103,9 +103,9 @@ static int create_root(struct rst_tree *t, struct rst_task *tk)
 {
 	pid_t set_tid = tk->pid;
 	struct clone_args a = {
-		.exit_signal = SIGCHLD,
-		.set_tid = (uintptr_t)&set_tid,
-		.set_tid_size = 1,
+	    .exit_signal = SIGCHLD,
+	    .set_tid = (uintptr_t)&set_tid,
+	    .set_tid_size = 1,
 	};
 	int status, ret;
 	char go = 0;
@@ -137,7 +137,7 @@ static int create_root(struct rst_tree *t, struct rst_task *tk)
 		pr_perror("cannot wake task %d", tk->pid);
 		return ret;
 	}
-	close(t->task_sk_local);	/* the tree has it from now on */
+	close(t->task_sk_local); /* the tree has it from now on */
 	t->task_sk_local = -1;
 	ret = ptrace_wait_stop(pid, &status);
 	if (ret == -ESRCH) {
@@ -164,13 +164,14 @@ static int inject_clone(struct rst_tree *t, struct inj_ctx *parent, pid_t id, ui
 		struct clone_args a;
 		pid_t set_tid;
 	} arg = {
-		.a = {
-			.flags = flags,
-			.exit_signal = exit_signal,
-			.set_tid = scratch + offsetof(typeof(arg), set_tid),
-			.set_tid_size = 1,
+	    .a =
+		{
+		    .flags = flags,
+		    .exit_signal = exit_signal,
+		    .set_tid = scratch + offsetof(typeof(arg), set_tid),
+		    .set_tid_size = 1,
 		},
-		.set_tid = id,
+	    .set_tid = id,
 	};
 	int status, ret;
 	long res;
@@ -243,7 +244,8 @@ int rst_create_tree(struct rst_tree *t)
 	struct rst_task *tk;
 	int ret;
 
-	rst_for_each_task(t, tk) {
+	rst_for_each_task(t, tk)
+	{
 		ret = tk == t->tasks ? create_root(t, tk) : create_child(t, tk);
 		if (ret)
 			return ret;
@@ -261,7 +263,8 @@ int rst_set_groups(struct rst_tree *t)
 	long res;
 	int ret;
 
-	rst_for_each_task(t, tk) {
+	rst_for_each_task(t, tk)
+	{
 		pid_t pgid = getpgid(tk->pid), sid = getsid(tk->pid);
 
 		if (sid != (pid_t)tk->pe->sid)
@@ -312,7 +315,7 @@ int rst_create_threads(struct rst_tree *t, struct rst_task *tk)
 /* Waits (bounded) until pid is a zombie. */
 static int wait_zombie(pid_t pid)
 {
-	struct timespec ts = { 0, 1000000 };
+	struct timespec ts = {0, 1000000};
 	char path[64], buf[256], *p;
 	int i, fd;
 	ssize_t n;
@@ -345,7 +348,7 @@ int rst_make_zombie(struct rst_tree *t, struct rst_task *tk)
 	struct user_regs_struct r = *inj_saved_regs(inj);
 	struct rlimit64 {
 		uint64_t cur, max;
-	} no_core = { 0, 0 };
+	} no_core = {0, 0};
 	struct rst_batch b;
 	uint64_t mask = 0;
 	int ret;
@@ -356,7 +359,7 @@ int rst_make_zombie(struct rst_tree *t, struct rst_task *tk)
 	batch_add(&b, "prlimit(RLIMIT_CORE)", __NR_prlimit64, 0, RLIMIT_CORE,
 		  batch_data(&b, &no_core, sizeof(no_core)), 0, 0, 0);
 	if (WIFSIGNALED(st)) {
-		long ksa[4] = { (long)SIG_DFL, 0, 0, 0 };
+		long ksa[4] = {(long)SIG_DFL, 0, 0, 0};
 
 		batch_add(&b, "rt_sigaction", __NR_rt_sigaction, WTERMSIG(st),
 			  batch_data(&b, ksa, sizeof(ksa)), 0, 8, 0, 0);
@@ -394,13 +397,14 @@ int rst_make_zombie(struct rst_tree *t, struct rst_task *tk)
 
 void rst_kill_tree(struct rst_tree *t)
 {
-	struct timespec ts = { 0, 1000000 };
+	struct timespec ts = {0, 1000000};
 	struct rst_task *tk;
 	int i, status, left;
 
 	if (!t->tasks)
 		return;
-	rst_for_each_task(t, tk) {
+	rst_for_each_task(t, tk)
+	{
 		size_t j;
 
 		for (j = 0; j < tk->nr_threads; j++) {
@@ -413,7 +417,8 @@ void rst_kill_tree(struct rst_tree *t)
 	/* reap what is ours to reap (the root, and every task we trace), bounded */
 	for (i = 0; i < 2000; i++) {
 		left = 0;
-		rst_for_each_task(t, tk) {
+		rst_for_each_task(t, tk)
+		{
 			if (!tk->created)
 				continue;
 			if (waitpid(tk->pid, &status, __WALL | WNOHANG) == 0)
