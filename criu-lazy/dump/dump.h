@@ -1,0 +1,99 @@
+/* The dump's shared state: the frozen tree and the image directory. One job per file:
+ *   seize.c      find the tree, freeze every thread, let it go again
+ *   mem-dump.c   mm-PID.img, and the pages through the page store
+ *   core-dump.c  core-PID.img: registers, signals, timers, creds, limits
+ *   files-dump.c files.img, fdinfo-PID.img, fs-PID.img
+ *   dump.c       the command: order, images, the end (kill / leave running / leave stopped)
+ */
+#ifndef CRL_DUMP_H
+#define CRL_DUMP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include "opts.h"
+#include "pagestore.h"
+#include "proc-parse.h"
+
+struct inj_ctx;
+
+struct dump_thread {
+	pid_t tid;
+	bool seized;
+	bool injected; /* inj_close() ran: needs a fresh stop before detaching */
+	int stop_sig;  /* WSTOPSIG of the stop we hold it in */
+	struct user_regs_struct regs;
+};
+
+struct dump_task {
+	pid_t pid, ppid, pgid, sid;
+	char state;		     /* /proc state: 'Z' zombie, 'T' stopped, else alive */
+	int parent;		     /* index in dump_ctx.tasks, -1 for the root */
+	struct dump_thread *threads; /* leader first */
+	int nr_threads;
+	struct proc_stat st;
+	struct proc_vma *vmas; /* parsed once, used by memory and files */
+	int nr_vmas;
+	uint32_t exe_file_id;
+};
+
+/* Every open file description (and every mapped file) once, for files.img. */
+struct dump_file {
+	uint32_t id;
+	pid_t pid; /* where we saw it first, to compare descriptions with kcmp */
+	int fd;	   /* -1: a mapped file or exe, no description */
+	int type;  /* FD_* of files.proto */
+	unsigned long dev, ino;
+	uint32_t flags;
+	void *entry; /* FileEntry, packed into files.img at the end */
+};
+
+struct dump_ctx {
+	const struct crl_opts *o;
+	int dirfd;
+	uint8_t uuid[PGS_UUID_LEN];
+	struct dump_task *tasks;
+	int nr_tasks;
+	struct dump_file *files;
+	int nr_files, cap_files;
+	uint64_t *shm_done; /* shmids whose pages are written */
+	int nr_shm_done, cap_shm_done;
+	char **written; /* committed image names, removed if the dump fails */
+	int nr_written, cap_written;
+	struct pgs_stats stats;
+	uint64_t frozen_ns, frozen_real_ns;
+};
+
+/* seize.c */
+int dump_seize_tree(struct dump_ctx *d);
+/* Lets every seized thread go: leave_stopped sends SIGSTOP first, kill SIGKILLs the tree. */
+int dump_release_tree(struct dump_ctx *d, bool kill_tree, bool leave_stopped);
+/* While the tree is held: the process exited or is being killed. */
+bool dump_task_gone(pid_t pid);
+/* After inj_close(): get the thread back into an ordinary stop (see seize.c). */
+int dump_restop_thread(struct dump_thread *t);
+
+/* mem-dump.c: mm-PID.img and the pages of pid; needs dump_core_task's brk. */
+int dump_task_mm(struct dump_ctx *d, struct dump_task *t, unsigned long brk);
+/* The pages of a shared memory object (opened through path), once per shmid. */
+int dump_shmem(struct dump_ctx *d, const char *path, uint64_t shmid);
+
+/* core-dump.c: core-PID.img; runs the injected syscalls and returns the task's brk. */
+int dump_task_core(struct dump_ctx *d, struct dump_task *t, unsigned long *brk);
+
+/* files-dump.c */
+int dump_task_files(struct dump_ctx *d, struct dump_task *t);
+/* Adds (or finds) the file of a mapping or of /proc/PID/exe: name as maps shows it, open_path a
+ * /proc path that opens it (map_files, exe) even when it was unlinked. 0 or -errno. */
+int dump_mapped_file(struct dump_ctx *d, struct dump_task *t, const char *name,
+		     const char *open_path, bool writable, uint32_t *id);
+int dump_write_files(struct dump_ctx *d);
+void dump_files_free(struct dump_ctx *d);
+
+/* dump.c */
+int dump_note_written(struct dump_ctx *d, const char *fmt, const char *id);
+bool dump_shm_seen(struct dump_ctx *d, uint64_t shmid); /* and marks it */
+
+#endif

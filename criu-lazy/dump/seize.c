@@ -1,0 +1,343 @@
+/* Freezing the tree: PTRACE_SEIZE + PTRACE_INTERRUPT of every thread of every process, parents
+ * first, rescanning threads and children until nothing new shows up; and letting it go again. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <elf.h>
+
+#define LOG_PREFIX "seize: "
+#include "log.h"
+#include "inject.h"
+#include "dump.h"
+
+#define MAX_SIGNAL_STOPS 32
+#define MAX_RESCANS 64
+
+/* Waits for the PTRACE_EVENT_STOP a PTRACE_INTERRUPT asked for. A signal arriving first is handed
+ * on, as it would have been without us: blocked ones stay queued and are dumped as pending. */
+static int wait_interrupt_stop(struct dump_thread *t)
+{
+	int status, ret, i;
+
+	for (i = 0; i < MAX_SIGNAL_STOPS; i++) {
+		ret = ptrace_wait_stop(t->tid, &status);
+		if (ret < 0)
+			return ret;
+		if (!WIFSTOPPED(status))
+			return -EINVAL;
+		if ((status >> 16) == PTRACE_EVENT_STOP) {
+			t->stop_sig = WSTOPSIG(status);
+			return 0;
+		}
+		if (status >> 16) {
+			/* other events were not asked for: just go on */
+			if (ptrace(PTRACE_CONT, t->tid, NULL, NULL))
+				return -errno;
+			continue;
+		}
+		pr_debug("thread %d: signal %d delivered while freezing\n", t->tid,
+			 WSTOPSIG(status));
+		if (ptrace(PTRACE_CONT, t->tid, NULL, (void *)(long)WSTOPSIG(status)))
+			return -errno;
+	}
+	pr_err("thread %d: does not stop (signals keep arriving)\n", t->tid);
+	return -EAGAIN;
+}
+
+static int get_regs(struct dump_thread *t)
+{
+	struct iovec iov = {.iov_base = &t->regs, .iov_len = sizeof(t->regs)};
+
+	if (ptrace(PTRACE_GETREGSET, t->tid, (void *)NT_PRSTATUS, &iov)) {
+		int err = -errno;
+
+		pr_perror("thread %d: PTRACE_GETREGSET", t->tid);
+		return err;
+	}
+	return 0;
+}
+
+static int seize_thread(struct dump_thread *t, bool seccomp)
+{
+	long opts = seccomp ? PTRACE_O_SUSPEND_SECCOMP : 0;
+	int ret;
+
+	if (ptrace(PTRACE_SEIZE, t->tid, NULL, (void *)opts)) {
+		ret = -errno;
+		if (ret == -EPERM && opts) {
+			pr_warn("thread %d: cannot suspend seccomp (no CAP_SYS_ADMIN?)\n", t->tid);
+			if (!ptrace(PTRACE_SEIZE, t->tid, NULL, NULL))
+				goto seized;
+			ret = -errno;
+		}
+		return ret;
+	}
+seized:
+	t->seized = true;
+	if (ptrace(PTRACE_INTERRUPT, t->tid, NULL, NULL))
+		return -errno;
+	ret = wait_interrupt_stop(t);
+	if (ret)
+		return ret;
+	return get_regs(t);
+}
+
+static bool has_thread(struct dump_task *t, pid_t tid)
+{
+	int i;
+
+	for (i = 0; i < t->nr_threads; i++)
+		if (t->threads[i].tid == tid)
+			return true;
+	return false;
+}
+
+/* Threads of a process until a scan finds none new: a thread caught inside clone() may have
+ * made one more before it stopped. */
+static int seize_task(struct dump_task *t)
+{
+	struct proc_status ps;
+	bool seccomp;
+	int i, scan, ret;
+
+	ret = proc_parse_status(t->pid, 0, &ps);
+	if (ret)
+		return ret;
+	seccomp = ps.seccomp != 0;
+	proc_status_fini(&ps);
+
+	for (scan = 0; scan < MAX_RESCANS; scan++) {
+		pid_t *tids;
+		int nr, added = 0;
+
+		ret = proc_list_tasks(t->pid, &tids, &nr);
+		if (ret)
+			return ret;
+		for (i = 0; i < nr; i++) {
+			struct dump_thread *th, *n;
+
+			if (has_thread(t, tids[i]))
+				continue;
+			n = realloc(t->threads, (t->nr_threads + 1) * sizeof(*n));
+			if (!n) {
+				free(tids);
+				return -ENOMEM;
+			}
+			t->threads = n;
+			th = &t->threads[t->nr_threads];
+			memset(th, 0, sizeof(*th));
+			th->tid = tids[i];
+			ret = seize_thread(th, seccomp);
+			if (th->seized)
+				t->nr_threads++;
+			if (ret == -ESRCH && tids[i] != t->pid) {
+				/* it exited before we got it: nothing to dump */
+				pr_debug("thread %d exited while freezing\n", tids[i]);
+				if (th->seized) {
+					t->nr_threads--;
+					ptrace(PTRACE_DETACH, th->tid, NULL, NULL);
+				}
+				continue;
+			}
+			if (ret) {
+				free(tids);
+				if (ret == -ESRCH)
+					pr_err("process %d exited while freezing\n", t->pid);
+				else
+					pr_errno(ret, "cannot freeze thread %d of %d", tids[i],
+						 t->pid);
+				return ret;
+			}
+			added++;
+		}
+		free(tids);
+		if (!added)
+			break;
+	}
+	if (scan == MAX_RESCANS) {
+		pr_err("process %d: threads keep appearing\n", t->pid);
+		return -EAGAIN;
+	}
+	if (t->threads[0].tid != t->pid) {
+		pr_err("process %d: its leader is gone\n", t->pid);
+		return -ESRCH;
+	}
+	return 0;
+}
+
+static int add_task(struct dump_ctx *d, pid_t pid, int parent)
+{
+	struct dump_task *n, *t;
+	int ret;
+
+	n = realloc(d->tasks, (d->nr_tasks + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	d->tasks = n;
+	t = &d->tasks[d->nr_tasks];
+	memset(t, 0, sizeof(*t));
+	t->pid = pid;
+	t->parent = parent;
+	ret = proc_parse_stat(pid, 0, &t->st);
+	if (ret == -ENOENT || ret == -ESRCH) {
+		if (parent < 0)
+			pr_err("process %d does not exist\n", pid);
+		return parent < 0 ? -ESRCH : 1; /* a child that exited: not part of the tree */
+	}
+	if (ret)
+		return ret;
+	if (t->st.flags & 0x00200000 /* PF_KTHREAD */) {
+		pr_err("process %d is a kernel thread\n", pid);
+		return -EINVAL;
+	}
+	d->nr_tasks++;
+	t->ppid = t->st.ppid;
+	t->pgid = t->st.pgid;
+	t->sid = t->st.sid;
+	t->state = t->st.state;
+	if (t->state == 'Z') {
+		/* a zombie cannot be traced: its stat says all there is (exit code included) */
+		t->threads = calloc(1, sizeof(*t->threads));
+		if (!t->threads)
+			return -ENOMEM;
+		t->threads[0].tid = pid;
+		t->nr_threads = 1;
+		return 0;
+	}
+	return seize_task(t);
+}
+
+int dump_seize_tree(struct dump_ctx *d)
+{
+	pid_t root = d->o->tree_pid;
+	struct timespec ts;
+	int i, j, ret;
+
+	if (root == getpid() || root == getppid()) {
+		pr_err("process %d is this dump or its parent: cannot dump it\n", root);
+		return -EINVAL;
+	}
+	ret = add_task(d, root, -1);
+	if (ret)
+		return ret < 0 ? ret : -ESRCH;
+	if (d->tasks[0].state == 'Z') {
+		pr_err("process %d is a zombie: nothing to dump\n", root);
+		return -ESRCH;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	d->frozen_ns = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	d->frozen_real_ns = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+
+	/* parents before children: a frozen parent cannot fork any more, so one scan each does */
+	for (i = 0; i < d->nr_tasks; i++) {
+		pid_t *kids;
+		int nr;
+
+		if (d->tasks[i].state == 'Z')
+			continue;
+		ret = proc_list_children(d->tasks[i].pid, &kids, &nr);
+		if (ret)
+			return ret;
+		for (j = 0; j < nr; j++) {
+			ret = add_task(d, kids[j], i);
+			if (ret < 0)
+				break;
+		}
+		free(kids);
+		if (ret < 0)
+			return ret;
+	}
+	for (i = 0; i < d->nr_tasks; i++)
+		pr_info("process %d (%s): %d thread(s), state %c, parent %d\n", d->tasks[i].pid,
+			d->tasks[i].st.comm, d->tasks[i].nr_threads, d->tasks[i].state,
+			d->tasks[i].ppid);
+	return 0;
+}
+
+int dump_restop_thread(struct dump_thread *t)
+{
+	/* The injected syscalls leave the thread in a syscall-exit stop, from which a syscall it
+	 * was interrupted in would not be restarted: an interrupt makes it stop again in the signal
+	 * path, where the kernel restarts it on the way out, as if we had never been there. */
+	if (ptrace(PTRACE_INTERRUPT, t->tid, NULL, NULL) ||
+	    ptrace(PTRACE_CONT, t->tid, NULL, NULL)) {
+		int err = -errno;
+
+		if (err != -ESRCH)
+			pr_perror("thread %d: cannot stop it again", t->tid);
+		return err;
+	}
+	t->injected = false;
+	return wait_interrupt_stop(t);
+}
+
+bool dump_task_gone(pid_t pid)
+{
+	struct proc_stat st;
+
+	/* we hold every thread in a ptrace stop ('t'): anything else is a task on its way out */
+	return proc_parse_stat(pid, 0, &st) || (st.state != 't' && st.state != 'T');
+}
+
+static void wait_gone(pid_t pid)
+{
+	struct proc_stat st;
+	int i;
+
+	/* bounded: SIGKILL is quick, but a task in uninterruptible sleep takes its time */
+	for (i = 0; i < 200; i++) {
+		if (proc_parse_stat(pid, 0, &st) || st.state == 'Z' || st.state == 'X')
+			return;
+		usleep(5000);
+	}
+	pr_warn("process %d still there 1 s after SIGKILL\n", pid);
+}
+
+int dump_release_tree(struct dump_ctx *d, bool kill_tree, bool leave_stopped)
+{
+	int i, j, ret = 0;
+
+	for (i = 0; i < d->nr_tasks; i++) {
+		struct dump_task *t = &d->tasks[i];
+
+		if (t->state == 'Z' || !t->nr_threads || !t->threads[0].seized)
+			continue;
+		if (kill_tree)
+			kill(t->pid, SIGKILL);
+		else if (leave_stopped)
+			kill(t->pid, SIGSTOP);
+	}
+	for (i = 0; i < d->nr_tasks; i++) {
+		struct dump_task *t = &d->tasks[i];
+
+		for (j = 0; j < t->nr_threads; j++) {
+			struct dump_thread *th = &t->threads[j];
+
+			if (!th->seized)
+				continue;
+			if (th->injected && !kill_tree) {
+				int r = dump_restop_thread(th);
+
+				if (r && r != -ESRCH)
+					ret = -EIO;
+			}
+			if (ptrace(PTRACE_DETACH, th->tid, NULL, NULL) && errno != ESRCH &&
+			    !kill_tree) {
+				pr_perror("thread %d: cannot detach", th->tid);
+				ret = -EIO;
+			}
+			th->seized = false;
+		}
+	}
+	if (kill_tree)
+		for (i = 0; i < d->nr_tasks; i++)
+			if (d->tasks[i].state != 'Z')
+				wait_gone(d->tasks[i].pid);
+	return ret;
+}
