@@ -106,6 +106,7 @@ static int serve_zero(struct lp_task *t, uint64_t addr)
 	case -EEXIST:
 		return uffd_wake(t->ev.fd, addr, LP_PAGE) == -ESRCH ? -ESRCH : 0;
 	case -ENOENT:
+		uffd_wake(t->ev.fd, addr, LP_PAGE);
 		return 0;
 	default:
 		return ret;
@@ -139,14 +140,26 @@ static int serve(struct lp_task *t, uint64_t addr)
 		return 0;
 	}
 	d->st.frames++;
+	/* the faulting page alone first: its thread runs again while the rest goes in */
+	ret = uffd_copy(t->ev.fd, addr, (const char *)d->buf + (size_t)pg * LP_PAGE, LP_PAGE, 0,
+			NULL);
+	if (ret == 0 || ret == -EEXIST) {
+		copied += ret == 0;
+		d->st.exist_pages += ret == -EEXIST;
+		ext_clear(e, pg);
+		t->missing--;
+	} else if (ret == -ENOENT) {
+		/* the mapping went away under the fault (its event is on the way): let the
+		 * thread fault again on whatever is there now */
+		uffd_wake(t->ev.fd, addr, LP_PAGE);
+	} else {
+		return ret;
+	}
 	ret = lp_copy_ext(t, e, d->buf, &copied);
 	d->st.fault_pages += copied;
 	d->st.bytes += copied * LP_PAGE;
 	if (ret)
 		return ret;
-	/* the faulting page may have been put in by a worker between its COPY and our look */
-	if (!copied)
-		uffd_wake(t->ev.fd, addr, LP_PAGE);
 	return 0;
 }
 
