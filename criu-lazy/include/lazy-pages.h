@@ -66,6 +66,14 @@ typedef int (*lp_open_src_fn)(void *arg, pid_t pid, const struct lp_src_ops **op
  * file is removed by lp_free. 0 or -errno. */
 int lp_listen(struct lp_daemon *d, const char *work_dir, lp_open_src_fn open_src, void *arg);
 
+/* The local image directory as a page source (lp_open_src_fn). */
+struct lp_local {
+	int dirfd;
+	const char *dir;     /* for messages */
+	const uint8_t *uuid; /* the inventory's dump uuid: pages of another dump are refused */
+};
+int lp_open_local(void *arg, pid_t pid, const struct lp_src_ops **ops, void **priv);
+
 /* No more tasks will come: once every page is in, lp_run returns. */
 void lp_tasks_done(struct lp_daemon *d);
 

@@ -1,7 +1,156 @@
-/* Placeholder until this subcommand is built: it says so and fails. */
+/* criu-lazy lazy-pages: the daemon that restore --lazy-pages hands its tasks to. It listens in the
+ * work dir, says it is ready through --status-fd (scripts wait on that byte), serves every task's
+ * faults and prefetches the rest from the image directory, and exits 0 once every page is in. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LOG_PREFIX "lazy: "
 #include "cmds.h"
+#include "image.h"
+#include "inventory.pb-c.h"
+#include "lazy-pages.h"
+#include "log.h"
+
+static int read_uuid(int dirfd, uint8_t *uuid)
+{
+	InventoryEntry *inv = NULL;
+	struct img_file f = {0};
+	int ret;
+
+	ret = open_image_read(&f, dirfd, IMG_INVENTORY, NULL);
+	if (ret)
+		return ret;
+	ret = pb_read_one(&f, (void **)&inv);
+	if (!ret && inv->dump_uuid.len != PGS_UUID_LEN) {
+		pr_err("inventory.img: the dump uuid has %zu bytes, not %d\n", inv->dump_uuid.len,
+		       PGS_UUID_LEN);
+		ret = -EBADMSG;
+	}
+	if (!ret)
+		memcpy(uuid, inv->dump_uuid.data, PGS_UUID_LEN);
+	if (inv)
+		inventory_entry__free_unpacked(inv, NULL);
+	imgf_close(&f);
+	return ret;
+}
+
+/* -d: the caller gets its shell back once the daemon listens. Returns the fd to write the ready
+ * byte to in the daemon, -1 without -d; the parent exits here. */
+static int daemonize(void)
+{
+	int p[2], fd;
+	pid_t pid;
+	char c;
+
+	if (pipe2(p, O_CLOEXEC)) {
+		pr_perror("pipe");
+		return -errno;
+	}
+	pid = fork();
+	if (pid < 0) {
+		pr_perror("fork");
+		return -errno;
+	}
+	if (pid > 0) {
+		close(p[1]);
+		exit(read(p[0], &c, 1) == 1 ? 0 : 1);
+	}
+	close(p[0]);
+	setsid();
+	/* errors still reach stderr and the log; the statistics stay in the log */
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		close(fd);
+	}
+	return p[1];
+}
+
+static int write_pidfile(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f) {
+		pr_perror("cannot write the pid file %s", path);
+		return -errno;
+	}
+	fprintf(f, "%d", getpid());
+	if (fclose(f)) {
+		pr_perror("cannot write the pid file %s", path);
+		return -errno;
+	}
+	return 0;
+}
+
+static void say_ready(int fd)
+{
+	char zero = 0;
+
+	if (fd < 0)
+		return;
+	if (write(fd, &zero, 1) != 1)
+		pr_perror("cannot write to the status fd %d", fd);
+	close(fd);
+}
 
 int cmd_lazy_pages(const struct crl_opts *o)
 {
-	return cmd_not_built(o, NULL);
+	struct lp_config cfg = {.nr_workers = 0, .timeout_s = o->lazy_timeout};
+	struct lp_daemon *d = NULL;
+	uint8_t uuid[PGS_UUID_LEN];
+	struct lp_local local;
+	int dirfd, ready_fd = -1, ret;
+
+	if (o->page_server)
+		return cmd_not_built(o, "--page-server (pages from a remote page server)");
+	dirfd = open(o->images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		pr_perror("cannot open the images dir %s", o->images_dir);
+		return -errno;
+	}
+	ret = read_uuid(dirfd, uuid);
+	if (ret)
+		goto out_close;
+	local.dirfd = dirfd;
+	local.dir = o->images_dir;
+	local.uuid = uuid;
+
+	if (o->restore_detached) {
+		ready_fd = daemonize();
+		if (ready_fd < 0) {
+			ret = ready_fd;
+			goto out_close;
+		}
+	}
+	ret = lp_create(&d, &cfg);
+	if (ret) {
+		pr_errno(ret, "cannot start the daemon");
+		goto out_close;
+	}
+	ret = lp_listen(d, o->work_dir, lp_open_local, &local);
+	if (ret)
+		goto out_free;
+	if (o->pidfile) {
+		ret = write_pidfile(o->pidfile);
+		if (ret)
+			goto out_free;
+	}
+	pr_info("listening in %s, pages from %s\n", o->work_dir, o->images_dir);
+	say_ready(o->status_fd);
+	say_ready(ready_fd);
+
+	ret = lp_run(d);
+	lp_print_stats(d);
+	if (ret)
+		pr_errno(ret, "lazy pages failed");
+out_free:
+	lp_free(d);
+out_close:
+	close(dirfd);
+	return ret;
 }

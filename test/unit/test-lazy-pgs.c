@@ -1,0 +1,358 @@
+/* The lazy-pages core on real page stores: pages written with the page-store writer (zstd frames),
+ * opened the way the daemon opens them, served into this process's memory by a daemon thread.
+ * Contents, holes, eager (non-lazy) pages, fault-around, a damaged frame, and the numbers: fault
+ * latency per frame size and prefetch speed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/unit.h"
+#include "lazy-pages.h"
+#include "uffd.h"
+
+#define PG PGS_PAGE_SIZE
+
+static const uint8_t uuid[PGS_UUID_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+
+struct fx {
+	char dir[256];
+	int dfd;
+	unsigned char *map, *want;
+	size_t npages;
+	struct lp_local local;
+	struct lp_daemon *d;
+	pthread_t thr;
+	int ret;
+};
+
+static int zero_page(const unsigned char *p)
+{
+	size_t i;
+
+	for (i = 0; i < PG; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+static void write_store(struct fx *f, const char *id, unsigned int frame, int random)
+{
+	struct pgs_writer_opts o = {.level = 1, .frame_pages = frame, .uuid = uuid};
+	struct pgs_writer *w = NULL;
+	size_t pg;
+
+	if (random)
+		unit_fill_random(f->want, f->npages * PG, f->npages);
+	else
+		unit_fill_heaplike(f->want, f->npages * PG, f->npages);
+	/* pages 0-15 are eager (restore writes them), the rest lazy; holes: every 37th page and
+	 * 200-299 */
+	for (pg = 0; pg < f->npages; pg++)
+		if (pg % 37 == 36 || (pg >= 200 && pg < 300))
+			memset(f->want + pg * PG, 0, PG);
+	UT_OK(pgs_writer_open(&w, f->dfd, id, &o));
+	UT_OK(pgs_writer_add(w, (uint64_t)f->map, 16, f->want, 0));
+	UT_OK(pgs_writer_add(w, (uint64_t)f->map + 16 * PG, f->npages - 16, f->want + 16 * PG,
+			     PGS_PE_LAZY));
+	UT_OK(pgs_writer_commit(w, NULL));
+	pgs_writer_free(w);
+}
+
+static void fx_init(struct fx *f, size_t npages, unsigned int frame, int random)
+{
+	memset(f, 0, sizeof(*f));
+	f->dfd = unit_mkdtemp(f->dir, sizeof(f->dir));
+	f->npages = npages;
+	f->want = unit_xmalloc(npages * PG);
+	f->map =
+	    mmap(NULL, npages * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	UT_ASSERT(f->map != MAP_FAILED);
+	write_store(f, "100", frame, random);
+	f->local.dirfd = f->dfd;
+	f->local.dir = f->dir;
+	f->local.uuid = uuid;
+}
+
+static void *run(void *arg)
+{
+	struct fx *f = arg;
+
+	f->ret = lp_run(f->d);
+	return NULL;
+}
+
+static int reg_self(unsigned char *map, size_t len)
+{
+	int fd = uffd_open(O_CLOEXEC | O_NONBLOCK);
+
+	UT_GE(fd, 0);
+	UT_OK(uffd_api(fd, UFFD_WANTED_FEATURES, NULL));
+	UT_OK(uffd_register(fd, (uint64_t)map, len, UFFDIO_REGISTER_MODE_MISSING, NULL));
+	return fd;
+}
+
+/* As restore does: eager pages written, then the mapping registered and handed over. */
+static void fx_start(struct fx *f, pid_t pid, int uffd, int workers)
+{
+	struct lp_config cfg = {.nr_workers = workers};
+	struct lp_range r = {(uint64_t)f->map, (uint64_t)f->map + f->npages * PG};
+	const struct lp_src_ops *ops;
+	void *priv;
+
+	UT_OK(lp_create(&f->d, &cfg));
+	UT_OK(lp_open_local(&f->local, 100, &ops, &priv));
+	UT_OK(lp_add_task(f->d, pid, uffd, &r, 1, ops, priv));
+	lp_tasks_done(f->d);
+	UT_OK(-pthread_create(&f->thr, NULL, run, f));
+}
+
+static void fx_finish(struct fx *f, struct lp_stats *st)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 30;
+	if (pthread_timedjoin_np(f->thr, NULL, &ts))
+		UT_FAIL("the daemon did not finish within 30 s");
+	if (st)
+		lp_get_stats(f->d, st);
+	lp_free(f->d);
+	f->d = NULL;
+}
+
+static void fx_free(struct fx *f)
+{
+	munmap(f->map, f->npages * PG);
+	free(f->want);
+	close(f->dfd);
+	unit_rmdir(f->dir);
+}
+
+static void check_all(struct fx *f)
+{
+	size_t pg;
+
+	for (pg = 0; pg < f->npages; pg++)
+		if (memcmp(f->map + pg * PG, f->want + pg * PG, PG))
+			UT_FAIL("page %zu differs%s", pg,
+				zero_page(f->map + pg * PG) ? " (reads as zero)" : "");
+}
+
+static int resident(void *addr)
+{
+	unsigned char v = 0;
+
+	UT_OK(mincore(addr, PG, &v));
+	return v & 1;
+}
+
+static void test_faults_from_images(void)
+{
+	struct lp_stats st;
+	struct fx f;
+	size_t pg, holes = 0, lazy = 0;
+
+	fx_init(&f, 1024, 16, 0);
+	memcpy(f.map, f.want, 16 * PG); /* the eager pages */
+	fx_start(&f, getpid(), reg_self(f.map, f.npages * PG), -1);
+	/* page 16 opens a frame of lazy pages (16-31); 31 comes with it, 32 not */
+	UT_EQ(f.map[16 * PG + 5], f.want[16 * PG + 5]);
+	UT_ASSERT(resident(f.map + 31 * PG));
+	UT_ASSERT(!resident(f.map + 32 * PG));
+	check_all(&f);
+	fx_finish(&f, &st);
+	for (pg = 16; pg < f.npages; pg++) {
+		holes += zero_page(f.want + pg * PG);
+		lazy += !zero_page(f.want + pg * PG);
+	}
+	unit_log("faults %llu: %llu pages in %llu frames, %llu zero pages (%zu hole pages)",
+		 (unsigned long long)st.faults, (unsigned long long)st.fault_pages,
+		 (unsigned long long)st.frames, (unsigned long long)st.zero_pages, holes);
+	UT_EQ(st.fault_pages, lazy);
+	UT_EQ(st.zero_pages, holes);
+	UT_LT(st.faults, lazy); /* fault-around saved faults */
+	fx_free(&f);
+}
+
+static void prefetch(size_t mib, unsigned int frame, int random)
+{
+	struct lp_stats st;
+	struct fx f;
+	double t0;
+
+	fx_init(&f, mib * 256, frame, random);
+	memcpy(f.map, f.want, 16 * PG);
+	t0 = unit_now();
+	fx_start(&f, getpid(), reg_self(f.map, f.npages * PG), 0);
+	fx_finish(&f, &st);
+	unit_log("%zu MiB %s, %u-page frames: all in after %.1f ms (%.2f GB/s), %llu frames, "
+		 "%llu faults",
+		 mib, random ? "random" : "heap-like", frame, (unit_now() - t0) * 1e3,
+		 f.npages * PG / (unit_now() - t0) / 1e9, (unsigned long long)st.frames,
+		 (unsigned long long)st.faults);
+	UT_EQ(st.faults, 0);
+	check_all(&f);
+	fx_free(&f);
+}
+
+static void test_prefetch_from_images(void)
+{
+	prefetch(64, 16, 0);
+	prefetch(64, 64, 0);
+	prefetch(64, 16, 1);
+}
+
+/* The frame holding page `bad` is damaged on disk; a child that reads its memory in order must
+ * get every page before that frame right and die (SIGKILL) at it, never seeing zeros. */
+static void test_damaged_frame(void)
+{
+	struct fx f;
+	struct pgs_ctx *ctx = NULL;
+	const struct pgs_entry *e;
+	int sv[2], pp[2], status, fd, pfd;
+	size_t pg, bad_pg, n = 0;
+	char seen[1024], b = 0;
+	long i;
+	pid_t pid;
+
+	fx_init(&f, 1024, 16, 0);
+	UT_OK(pgs_open_local(&ctx, f.dfd, "100", uuid));
+	i = pgs_find(ctx, (uint64_t)f.map + 500 * PG);
+	UT_GE(i, 0);
+	e = pgs_entry(ctx, i);
+	bad_pg = (e->vaddr - (uint64_t)f.map) / PG;
+	pfd = openat(f.dfd, "pages-100.img", O_RDWR);
+	UT_GE(pfd, 0);
+	UT_EQ(pread(pfd, &b, 1, e->off + e->len / 2), 1);
+	b ^= 0x5a;
+	UT_EQ(pwrite(pfd, &b, 1, e->off + e->len / 2), 1);
+	close(pfd);
+	pgs_close(ctx);
+
+	UT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	UT_OK(pipe(pp));
+	pid = fork();
+	UT_GE(pid, 0);
+	if (pid == 0) {
+		char c[CMSG_SPACE(sizeof(int))] = {0};
+		struct iovec iov = {"u", 1};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = c,
+				    .msg_controllen = sizeof(c)};
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+		alarm(20);
+		memcpy(f.map, f.want, 16 * PG);
+		fd = reg_self(f.map, f.npages * PG);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+		if (sendmsg(sv[1], &mh, 0) != 1 || read(sv[1], c, 1) != 1)
+			_exit(2);
+		for (pg = 0; pg < f.npages; pg++) {
+			char v = memcmp(f.map + pg * PG, f.want + pg * PG, PG) ? 'X' : 'o';
+
+			if (zero_page(f.map + pg * PG) && !zero_page(f.want + pg * PG))
+				v = 'Z';
+			if (write(pp[1], &v, 1) != 1)
+				_exit(4);
+		}
+		_exit(0);
+	}
+	close(pp[1]);
+	{
+		char c[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = {&b, 1};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = c,
+				    .msg_controllen = sizeof(c)};
+
+		UT_EQ(recvmsg(sv[0], &mh, 0), 1);
+		memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int));
+	}
+	fx_start(&f, pid, fd, -1);
+	UT_EQ(write(sv[0], "g", 1), 1);
+	while (n < sizeof(seen)) {
+		ssize_t k = read(pp[0], seen + n, sizeof(seen) - n);
+
+		if (k <= 0)
+			break;
+		n += k;
+	}
+	UT_EQ(waitpid(pid, &status, 0), pid);
+	UT_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	UT_EQ(n, bad_pg);
+	for (pg = 0; pg < n; pg++)
+		if (seen[pg] != 'o')
+			UT_FAIL("page %zu read as '%c'", pg, seen[pg]);
+	fx_finish(&f, NULL);
+	UT_ERR(f.ret, -EBADMSG);
+	unit_log("damaged frame at page %zu: task killed there, %zu pages before it right", bad_pg,
+		 n);
+	fx_free(&f);
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void latency(unsigned int frame)
+{
+	enum { N = 1000 };
+	static double lat[N];
+	struct lp_stats st;
+	struct fx f;
+	size_t pg;
+	int n = 0;
+
+	fx_init(&f, 16 + N * frame * 2, frame, 0);
+	memcpy(f.map, f.want, 16 * PG);
+	fx_start(&f, getpid(), reg_self(f.map, f.npages * PG), -1);
+	for (pg = 16; pg < f.npages && n < N; pg += frame * 2) {
+		double t0;
+
+		if (zero_page(f.want + pg * PG))
+			continue;
+		t0 = unit_now();
+		*(volatile unsigned char *)(f.map + pg * PG);
+		lat[n++] = unit_now() - t0;
+	}
+	check_all(&f);
+	fx_finish(&f, &st);
+	qsort(lat, n, sizeof(*lat), cmp_d);
+	unit_log("zstd frames of %2u pages: %d faults seen by the task p50 %.1f us p99 %.1f us; "
+		 "daemon service p50 %.1f us p99 %.1f us",
+		 frame, n, lat[n / 2] * 1e6, lat[n * 99 / 100] * 1e6, st.lat_p50_ns / 1e3,
+		 st.lat_p99_ns / 1e3);
+	fx_free(&f);
+}
+
+static void test_fault_latency(void)
+{
+	latency(1);
+	latency(4);
+	latency(16);
+}
+
+static const struct unit_test tests[] = {
+    {"faults from images", test_faults_from_images, UNIT_F_UFFD},
+    {"prefetch from images", test_prefetch_from_images, UNIT_F_UFFD},
+    {"damaged frame: killed, never zero", test_damaged_frame, UNIT_F_UFFD},
+    {"fault latency on zstd frames", test_fault_latency, UNIT_F_UFFD},
+};
+
+UNIT_MAIN(tests)
