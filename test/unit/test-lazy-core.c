@@ -203,6 +203,9 @@ static void test_faults_fault_around_and_holes(void)
 	/* page 0 starts a 16-page frame (pages 0-2): touching it brings its frame-mates in */
 	UT_EQ(f.map[1], f.want[1]);
 	UT_EQ(f.src.reads, 1);
+	/* the faulting page goes in first, the rest of its frame right after */
+	for (pg = 0; pg < 1000 && !resident(f.map + 2 * PG); pg++)
+		usleep(1000);
 	UT_ASSERT(resident(f.map + 2 * PG));
 	UT_ASSERT(!resident(f.map + 4 * PG));
 	check_all(&f);

@@ -165,6 +165,10 @@ static void test_faults_from_images(void)
 	fx_start(&f, getpid(), reg_self(f.map, f.npages * PG), -1);
 	/* page 16 opens a frame of lazy pages (16-31); 31 comes with it, 32 not */
 	UT_EQ(f.map[16 * PG + 5], f.want[16 * PG + 5]);
+	/* the faulting page goes in first and its thread runs on while the rest of the frame
+	 * follows: give the daemon a moment */
+	for (pg = 0; pg < 1000 && !resident(f.map + 31 * PG); pg++)
+		usleep(1000);
 	UT_ASSERT(resident(f.map + 31 * PG));
 	UT_ASSERT(!resident(f.map + 32 * PG));
 	check_all(&f);
