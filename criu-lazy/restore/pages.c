@@ -161,10 +161,11 @@ static void add_pieces(struct pw_worker *w, uint64_t vaddr, size_t len)
 		uint64_t to = v->end < end ? v->end : end;
 
 		if (!vma_skipped(v)) {
-			if (w->n && (char *)w->l[w->n - 1].iov_base + w->l[w->n - 1].iov_len ==
-					    w->buf + w->used + (addr - vaddr) &&
+			if (w->n &&
+			    (char *)w->l[w->n - 1].iov_base + w->l[w->n - 1].iov_len ==
+				w->buf + w->used + (addr - vaddr) &&
 			    (uint64_t)(uintptr_t)w->r[w->n - 1].iov_base + w->r[w->n - 1].iov_len ==
-				    addr) {
+				addr) {
 				w->l[w->n - 1].iov_len += to - addr;
 				w->r[w->n - 1].iov_len += to - addr;
 			} else {

@@ -177,6 +177,37 @@ out:
 	return ret;
 }
 
+#ifndef PR_GET_TID_ADDRESS
+#define PR_GET_TID_ADDRESS 40
+#endif
+
+/* Where the thread's clear_child_tid points when the image does not say (dump has no way to
+ * read it on some kernels): glibc keeps it at a fixed offset from the thread pointer, the tid
+ * field of struct pthread. Ours tells the offset; the task's memory, holding its own tid there,
+ * confirms it is the same layout. 0 when unknown. */
+static uint64_t guess_clear_tid(struct inj_ctx *inj, const ThreadCoreEntry *tc)
+{
+	static long off = -1;
+	uint64_t addr;
+	uint32_t val;
+
+	if (off == -1) {
+		unsigned long a = 0;
+
+		off = 0;
+		if (!prctl(PR_GET_TID_ADDRESS, &a, 0, 0, 0) && a)
+			off = a - (unsigned long)__builtin_thread_pointer();
+		if (off < 0 || off > 65536)
+			off = 0;
+	}
+	if (!off || !tc->regs->fs_base)
+		return 0;
+	addr = tc->regs->fs_base + off;
+	if (inj_read(inj, addr, &val, sizeof(val)) || val != tc->tid)
+		return 0;
+	return addr;
+}
+
 int rst_restore_thread_state(struct rst_tree *t, struct rst_task *tk, struct rst_thread *th)
 {
 	const ThreadCoreEntry *tc = th->tc;
@@ -184,6 +215,7 @@ int rst_restore_thread_state(struct rst_tree *t, struct rst_task *tk, struct rst
 	const char *comm = tc->comm ? tc->comm : task->comm;
 	struct rst_batch b;
 	char name[16] = {};
+	uint64_t clear_tid;
 	size_t i;
 	int ret;
 
@@ -211,9 +243,9 @@ int rst_restore_thread_state(struct rst_tree *t, struct rst_task *tk, struct rst
 	if (tc->has_robust_list && tc->robust_list)
 		batch_add(&b, "set_robust_list", __NR_set_robust_list, tc->robust_list,
 			  tc->has_robust_list_len ? tc->robust_list_len : 24, 0, 0, 0, 0);
-	if (tc->has_clear_tid_addr)
-		batch_add(&b, "set_tid_address", __NR_set_tid_address, tc->clear_tid_addr, 0, 0, 0,
-			  0, 0);
+	clear_tid = tc->has_clear_tid_addr ? tc->clear_tid_addr : guess_clear_tid(th->inj, tc);
+	if (clear_tid)
+		batch_add(&b, "set_tid_address", __NR_set_tid_address, clear_tid, 0, 0, 0, 0, 0);
 	if (tc->rseq && tc->rseq->rseq_abi_pointer)
 		batch_add(&b, "rseq", __NR_rseq, tc->rseq->rseq_abi_pointer,
 			  tc->rseq->rseq_abi_size, 0, tc->rseq->signature, 0, 0);
