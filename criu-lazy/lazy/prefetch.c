@@ -35,18 +35,14 @@ static int test_bit64(const uint64_t *bits, unsigned int pg)
 	return (bits[pg / 64] >> (pg % 64)) & 1;
 }
 
-/* Copies the wanted pages of one item under the task's lock. */
+/* Copies the wanted pages of one item, each run under the task's lock (held for one UFFDIO_COPY
+ * at a time, so the loop never waits long to read a fault). */
 static int copy_item(struct lp_job *j, struct lp_item *it, const void *frame)
 {
 	struct lp_task *t = j->t;
 	unsigned int pg = it->pg0, end = it->pg0 + it->nr;
 	int ret = 0;
 
-	pthread_mutex_lock(&t->lock);
-	if (t->gen != j->gen || t->dead) {
-		pthread_mutex_unlock(&t->lock);
-		return -ESTALE;
-	}
 	while (pg < end) {
 		unsigned int run = 0, k;
 		uint64_t done = 0;
@@ -57,9 +53,15 @@ static int copy_item(struct lp_job *j, struct lp_item *it, const void *frame)
 		}
 		while (pg + run < end && test_bit64(it->want, pg + run))
 			run++;
+		pthread_mutex_lock(&t->lock);
+		if (t->gen != j->gen || t->dead) {
+			pthread_mutex_unlock(&t->lock);
+			return -ESTALE;
+		}
 		ret = uffd_copy(t->ev.fd, it->base + (uint64_t)pg * LP_PAGE,
 				(const char *)frame + (size_t)pg * LP_PAGE, (uint64_t)run * LP_PAGE,
 				0, &done);
+		pthread_mutex_unlock(&t->lock);
 		done /= LP_PAGE;
 		for (k = 0; k < done; k++)
 			set_bit64(it->done, pg + k);
@@ -74,7 +76,6 @@ static int copy_item(struct lp_job *j, struct lp_item *it, const void *frame)
 		if (ret)
 			break;
 	}
-	pthread_mutex_unlock(&t->lock);
 	return ret;
 }
 
