@@ -274,6 +274,53 @@ static int check_vma_kind(struct rst_task *tk, const VmaEntry *v)
 	return 0;
 }
 
+static struct rst_shm *find_shm(struct rst_tree *t, uint64_t shmid)
+{
+	size_t i;
+
+	for (i = 0; i < t->nr_shms; i++)
+		if (t->shms[i].shmid == shmid)
+			return &t->shms[i];
+	return NULL;
+}
+
+/* Shared anonymous memory is created by the first task (in tree order) that maps it; the others
+ * map the same object through the owner's /proc/PID/map_files entry. The path for VMA v, or
+ * NULL when v is the owner's (or needs no file). */
+static const char *shm_path(struct rst_tree *t, struct rst_task *tk, const VmaEntry *v, char *buf,
+			    size_t len, int *err)
+{
+	struct rst_shm *sh;
+
+	*err = 0;
+	if (!(v->status & VMA_STATUS__VMA_ANON_SHARED) || !v->has_shmid)
+		return NULL;
+	sh = find_shm(t, v->shmid);
+	if (!sh) {
+		struct rst_shm *n = realloc(t->shms, (t->nr_shms + 1) * sizeof(*n));
+
+		if (!n) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+		t->shms = n;
+		t->shms[t->nr_shms++] =
+		    (struct rst_shm){v->shmid, tk->pid, v->start, v->end, v->pgoff};
+		return NULL;
+	}
+	if (sh->owner == tk->pid && sh->start == v->start)
+		return NULL;
+	if (v->pgoff < sh->pgoff) {
+		pr_err("%d: shared memory %#" PRIx64 " mapped below the part its first user maps\n",
+		       tk->pid, v->shmid);
+		*err = -EOPNOTSUPP;
+		return NULL;
+	}
+	snprintf(buf, len, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, sh->owner, sh->start,
+		 sh->end);
+	return buf;
+}
+
 /* Opens, inside the task, every file it maps (and its exe), each once; fds[i] is the fd of VMA i,
  * -1 where it needs none. They are closed once the mm is built, before files.c runs. */
 static int open_mapped_files(struct rst_tree *t, struct rst_task *tk, struct rst_batch *b,
@@ -281,48 +328,62 @@ static int open_mapped_files(struct rst_tree *t, struct rst_task *tk, struct rst
 {
 	MmEntry *mm = tk->mm;
 	size_t i, k, n = 0;
-	uint32_t *ids;
-	int *flags;
+	char **paths, buf[128];
+	int *flags, *which;
 	int ret = 0;
 
 	*exe_fd = -1;
-	ids = calloc(mm->n_vmas + 1, sizeof(*ids));
+	paths = calloc(mm->n_vmas + 1, sizeof(*paths));
 	flags = calloc(mm->n_vmas + 1, sizeof(*flags));
+	which = calloc(mm->n_vmas + 1, sizeof(*which));
 	*opened = calloc(mm->n_vmas + 1, sizeof(**opened));
-	if (!ids || !flags || !*opened) {
+	if (!paths || !flags || !which || !*opened) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	for (i = 0; i <= mm->n_vmas; i++) {
 		int fl = O_RDONLY;
-		uint32_t id;
+		const char *path;
 
+		which[i] = -1;
 		if (i < mm->n_vmas) {
 			VmaEntry *v = mm->vmas[i];
 
-			if (!vma_mappable(v) || !v->has_file_id)
+			if (!vma_mappable(v))
 				continue;
-			id = v->file_id;
+			path = shm_path(t, tk, v, buf, sizeof(buf), &ret);
+			if (ret)
+				goto out;
+			if (path)
+				fl = O_RDWR;
+			else if (v->has_file_id)
+				path = rst_file_by_id(t, v->file_id, NULL)->reg->path;
+			else
+				continue;
 			if ((v->status & VMA_STATUS__VMA_FILE_SHARED) && (v->prot & PROT_WRITE))
 				fl = O_RDWR;
 		} else {
 			if (!mm->has_exe_file_id)
 				break;
-			id = mm->exe_file_id;
+			path = rst_file_by_id(t, mm->exe_file_id, NULL)->reg->path;
 		}
-		for (k = 0; k < n && ids[k] != id; k++)
+		for (k = 0; k < n && strcmp(paths[k], path); k++)
 			;
-		if (k == n)
-			ids[n++] = id;
+		if (k == n) {
+			paths[n] = strdup(path);
+			if (!paths[n]) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			n++;
+		}
 		flags[k] |= fl;
+		which[i] = k;
 	}
-	/* chunks small enough for one batch each */
 	for (k = 0; k < n; k++) {
-		FileEntry *fe = rst_file_by_id(t, ids[k], NULL);
-
-		batch_add(b, fe->reg->path, __NR_openat, AT_FDCWD,
-			  batch_data(b, fe->reg->path, strlen(fe->reg->path) + 1),
-			  flags[k] | O_CLOEXEC, 0, 0, 0);
+		batch_add(b, paths[k], __NR_openat, AT_FDCWD,
+			  batch_data(b, paths[k], strlen(paths[k]) + 1), flags[k] | O_CLOEXEC, 0, 0,
+			  0);
 		if (b->n == RST_BATCH_MAX || b->used > 32768 || k + 1 == n) {
 			size_t first = k + 1 - b->n, j;
 
@@ -334,29 +395,16 @@ static int open_mapped_files(struct rst_tree *t, struct rst_task *tk, struct rst
 			*nr_opened = k + 1;
 		}
 	}
-	for (i = 0; i <= mm->n_vmas; i++) {
-		uint32_t id;
-
-		if (i < mm->n_vmas) {
-			fds[i] = -1;
-			if (!vma_mappable(mm->vmas[i]) || !mm->vmas[i]->has_file_id)
-				continue;
-			id = mm->vmas[i]->file_id;
-		} else {
-			if (!mm->has_exe_file_id)
-				break;
-			id = mm->exe_file_id;
-		}
-		for (k = 0; ids[k] != id; k++)
-			;
-		if (i < mm->n_vmas)
-			fds[i] = (*opened)[k];
-		else
-			*exe_fd = (*opened)[k];
-	}
+	for (i = 0; i < mm->n_vmas; i++)
+		fds[i] = which[i] < 0 ? -1 : (*opened)[which[i]];
+	if (which[mm->n_vmas] >= 0)
+		*exe_fd = (*opened)[which[mm->n_vmas]];
 out:
-	free(ids);
+	for (k = 0; paths && k < n; k++)
+		free(paths[k]);
+	free(paths);
 	free(flags);
+	free(which);
 	return ret;
 }
 
@@ -370,6 +418,7 @@ static int map_vmas(struct rst_tree *t, struct rst_task *tk, struct rst_batch *b
 		VmaEntry *v = mm->vmas[i];
 		int prot = v->prot, flags = MAP_FIXED;
 		uint64_t madv = v->has_madv ? v->madv : 0;
+		uint64_t pgoff;
 		int bit;
 
 		if (!vma_mappable(v))
@@ -383,8 +432,14 @@ static int map_vmas(struct rst_tree *t, struct rst_task *tk, struct rst_batch *b
 		flags |= v->flags & (MAP_GROWSDOWN | MAP_NORESERVE);
 		if (fds[i] < 0)
 			flags |= MAP_ANONYMOUS;
+		if ((v->status & VMA_STATUS__VMA_ANON_SHARED) && fds[i] >= 0) {
+			/* the object of an earlier task, through its map_files entry */
+			pgoff = v->pgoff - find_shm(t, v->shmid)->pgoff;
+		} else {
+			pgoff = fds[i] < 0 ? 0 : v->pgoff;
+		}
 		batch_add(b, v->name ? v->name : "mmap", __NR_mmap, v->start, v->end - v->start,
-			  prot, flags, fds[i], fds[i] < 0 ? 0 : v->pgoff);
+			  prot, flags, fds[i], pgoff);
 		for (bit = 0; bit < 64; bit++) {
 			/* only what shapes the mapping; the rest (MADV_DONTNEED...) is not state */
 			if (!(madv & (1ULL << bit)))
@@ -471,6 +526,8 @@ int rst_restore_mm(struct rst_tree *t, struct rst_task *tk)
 		ret = map_vmas(t, tk, &b, fds);
 	if (!ret)
 		ret = rst_write_pages(t, tk);
+	if (!ret)
+		ret = rst_write_shmem(t, tk);
 	if (!ret)
 		ret = finish_mm(tk, &b, exe_fd, opened, nr_opened);
 	if (!ret && t->lc)

@@ -29,6 +29,9 @@ enum { PW_WRITE, PW_SKIP };
 
 struct pw_job {
 	struct rst_task *tk;
+	const MmEntry *mm; /* a task's pages: where each may go; NULL for shmem */
+	uint64_t lo, hi;   /* shmem: the object offsets the owner maps */
+	int64_t delta;	   /* shmem: task address - object offset */
 	struct pgs_ctx *pages;
 	uint8_t *what; /* PW_* per entry */
 	size_t nr;
@@ -153,14 +156,28 @@ static int flush(struct pw_worker *w)
  * pieces in VMAs we do not write are left out. */
 static void add_pieces(struct pw_worker *w, uint64_t vaddr, size_t len)
 {
-	const MmEntry *mm = w->job->tk->mm;
+	const MmEntry *mm = w->job->mm;
 	uint64_t addr = vaddr, end = vaddr + len;
 
 	while (addr < end) {
-		const VmaEntry *v = find_vma(mm, addr);
-		uint64_t to = v->end < end ? v->end : end;
+		const VmaEntry *v = mm ? find_vma(mm, addr) : NULL;
+		uint64_t to = v ? (v->end < end ? v->end : end) : end;
+		bool skip = v ? vma_skipped(v) : false;
 
-		if (!vma_skipped(v)) {
+		if (!mm) {
+			/* shmem: only what the owner's mapping shows */
+			if (addr < w->job->lo) {
+				to = w->job->lo < end ? w->job->lo : end;
+				skip = true;
+			} else if (addr >= w->job->hi) {
+				skip = true;
+			} else if (to > w->job->hi) {
+				to = w->job->hi;
+			}
+		}
+		if (!skip) {
+			uint64_t raddr = addr + w->job->delta;
+
 			if (w->n &&
 			    (char *)w->l[w->n - 1].iov_base + w->l[w->n - 1].iov_len ==
 				w->buf + w->used + (addr - vaddr) &&
@@ -171,7 +188,7 @@ static void add_pieces(struct pw_worker *w, uint64_t vaddr, size_t len)
 			} else {
 				w->l[w->n].iov_base = w->buf + w->used + (addr - vaddr);
 				w->l[w->n].iov_len = to - addr;
-				w->r[w->n].iov_base = (void *)(uintptr_t)addr;
+				w->r[w->n].iov_base = (void *)(uintptr_t)raddr;
 				w->r[w->n].iov_len = to - addr;
 				w->n++;
 			}
@@ -227,7 +244,7 @@ static void *worker(void *arg)
  * be inside one. */
 static int plan(struct rst_tree *t, struct pw_job *job)
 {
-	const MmEntry *mm = job->tk->mm;
+	const MmEntry *mm = job->mm;
 	size_t i;
 
 	for (i = 0; i < job->nr; i++) {
@@ -235,7 +252,7 @@ static int plan(struct rst_tree *t, struct pw_job *job)
 		uint64_t addr = e->vaddr, end = e->vaddr + (uint64_t)e->nr_pages * PGS_PAGE_SIZE;
 
 		job->what[i] = PW_SKIP;
-		while (addr < end) {
+		while (mm && addr < end) {
 			const VmaEntry *v = find_vma(mm, addr);
 
 			if (!v) {
@@ -254,7 +271,7 @@ static int plan(struct rst_tree *t, struct pw_job *job)
 		}
 		if (!(e->flags & PGS_PE_PRESENT))
 			continue;
-		if (t->lc && (e->flags & PGS_PE_LAZY))
+		if (mm && t->lc && (e->flags & PGS_PE_LAZY))
 			continue;
 		job->what[i] = PW_WRITE;
 	}
@@ -270,35 +287,34 @@ static int nr_workers(struct rst_tree *t)
 	return n > PW_MAX_WORKERS ? PW_MAX_WORKERS : n;
 }
 
-int rst_write_pages(struct rst_tree *t, struct rst_task *tk)
+static int open_pages(struct rst_tree *t, const char *id, struct pgs_ctx **ctx)
 {
-	struct pw_worker ws[PW_MAX_WORKERS] = {};
-	struct pw_job job = {.tk = tk};
-	struct timespec t0, t1;
-	pthread_attr_t attr;
-	int i, n, ret;
-	char id[16];
+	int ret = pgs_open_local(ctx, t->dirfd, id, t->inv->dump_uuid.data);
 
-	snprintf(id, sizeof(id), "%d", tk->pid);
-	ret = pgs_open_local(&tk->pages, t->dirfd, id, t->inv->dump_uuid.data);
 	if (ret == -ENOENT) {
-		pr_err("pagemap-%s.img: no page images for task %s\n", id, id);
-		return ret;
-	}
-	if (ret) {
+		pr_err("pagemap-%s.img: no such page images\n", id);
+	} else if (ret) {
 		uint64_t off = 0;
 		const char *why = pgs_last_error(&off);
 
-		pr_err("pagemap-%s.img/pages-%s.img: %s at offset %" PRIu64 "\n", id, id,
+		pr_err("pagemap-%s.img/pages-%s.img: %s (offset %" PRIu64 ")\n", id, id,
 		       why ? why : strerror(-ret), off);
-		return ret;
 	}
-	job.pages = tk->pages;
-	job.nr = pgs_nr_entries(tk->pages);
-	job.what = malloc(job.nr + 1);
-	if (!job.what)
+	return ret;
+}
+
+static int run_job(struct rst_tree *t, struct pw_job *job, const char *id)
+{
+	struct pw_worker ws[PW_MAX_WORKERS] = {};
+	struct timespec t0, t1;
+	pthread_attr_t attr;
+	int i, n, ret;
+
+	job->nr = pgs_nr_entries(job->pages);
+	job->what = malloc(job->nr + 1);
+	if (!job->what)
 		return -ENOMEM;
-	ret = plan(t, &job);
+	ret = plan(t, job);
 	if (ret)
 		goto out;
 
@@ -308,7 +324,7 @@ int rst_write_pages(struct rst_tree *t, struct rst_task *tk)
 	/* we are pinned for the injections; the workers use every CPU we had */
 	pthread_attr_setaffinity_np(&attr, sizeof(t->orig_cpus), &t->orig_cpus);
 	for (i = 0; i < n; i++) {
-		ws[i].job = &job;
+		ws[i].job = job;
 		ws[i].mem_fd = -1;
 		ws[i].buf = mmap(NULL, PW_BUF_SIZE, PROT_READ | PROT_WRITE,
 				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -326,7 +342,7 @@ int rst_write_pages(struct rst_tree *t, struct rst_task *tk)
 	}
 	pthread_attr_destroy(&attr);
 	if (ret)
-		__atomic_store_n(&job.err, ret, __ATOMIC_RELAXED);
+		__atomic_store_n(&job->err, ret, __ATOMIC_RELAXED);
 	for (i = 0; i < n; i++) {
 		if (!ws[i].buf)
 			continue;
@@ -336,12 +352,91 @@ int rst_write_pages(struct rst_tree *t, struct rst_task *tk)
 			close(ws[i].mem_fd);
 	}
 	if (!ret)
-		ret = job.err;
+		ret = job->err;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	pr_info("%d: %" PRIu64 " pages written in %.1f ms by %d workers\n", tk->pid,
-		job.pages_written, (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6,
+	pr_info("%d: %s: %" PRIu64 " pages written in %.1f ms by %d workers\n", job->tk->pid, id,
+		job->pages_written, (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6,
 		n);
 out:
-	free(job.what);
+	free(job->what);
 	return ret;
+}
+
+/* Pages of private file mappings that were written and are now zero: the page store keeps no
+ * zero page and the file would show through, so they are zeroed here. */
+static int write_zero_pages(struct rst_task *tk)
+{
+	static const char zero[PGS_PAGE_SIZE];
+	struct iovec l[PW_IOV_MAX], r[PW_IOV_MAX];
+	const MmEntry *mm = tk->mm;
+	size_t i, j;
+	int n = 0;
+
+	for (i = 0; i <= mm->n_vmas; i++) {
+		const VmaEntry *v = i < mm->n_vmas ? mm->vmas[i] : NULL;
+
+		for (j = 0; v && j < v->n_zero_pages; j++) {
+			l[n].iov_base = (void *)zero;
+			l[n].iov_len = PGS_PAGE_SIZE;
+			r[n].iov_base = (void *)(uintptr_t)v->zero_pages[j];
+			r[n].iov_len = PGS_PAGE_SIZE;
+			n++;
+			if (n < PW_IOV_MAX)
+				continue;
+			if (process_vm_writev(tk->pid, l, n, r, n, 0) !=
+			    (ssize_t)(n * PGS_PAGE_SIZE))
+				goto fail;
+			n = 0;
+		}
+	}
+	if (n && process_vm_writev(tk->pid, l, n, r, n, 0) != (ssize_t)(n * PGS_PAGE_SIZE))
+		goto fail;
+	return 0;
+fail:
+	pr_perror("%d: cannot zero the pages of its file mappings that were zero", tk->pid);
+	return -EFAULT;
+}
+
+int rst_write_pages(struct rst_tree *t, struct rst_task *tk)
+{
+	struct pw_job job = {.tk = tk, .mm = tk->mm};
+	char id[16];
+	int ret;
+
+	snprintf(id, sizeof(id), "%d", tk->pid);
+	ret = open_pages(t, id, &tk->pages);
+	if (ret)
+		return ret;
+	job.pages = tk->pages;
+	ret = run_job(t, &job, id);
+	if (!ret)
+		ret = write_zero_pages(tk);
+	return ret;
+}
+
+int rst_write_shmem(struct rst_tree *t, struct rst_task *tk)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < t->nr_shms; i++) {
+		struct rst_shm *sh = &t->shms[i];
+		struct pw_job job = {.tk = tk};
+		char id[64];
+
+		if (sh->owner != tk->pid)
+			continue;
+		snprintf(id, sizeof(id), "shmem-%" PRIu64, sh->shmid);
+		ret = open_pages(t, id, &job.pages);
+		if (ret)
+			return ret;
+		job.lo = sh->pgoff;
+		job.hi = sh->pgoff + (sh->end - sh->start);
+		job.delta = (int64_t)sh->start - (int64_t)sh->pgoff;
+		ret = run_job(t, &job, id);
+		pgs_close(job.pages);
+		if (ret)
+			return ret;
+	}
+	return 0;
 }

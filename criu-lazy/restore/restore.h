@@ -49,6 +49,14 @@ struct rst_task {
 	bool detached;
 };
 
+/* A shared memory object and the first task that maps it (the one that creates it). */
+struct rst_shm {
+	uint64_t shmid;
+	pid_t owner;
+	uint64_t start, end; /* the owner's mapping */
+	uint64_t pgoff;	     /* object offset at start */
+};
+
 struct rst_tree {
 	const struct crl_opts *o;
 	int dirfd;
@@ -66,6 +74,8 @@ struct rst_tree {
 	cpu_set_t orig_cpus;  /* our affinity before pinning: the tasks get it back */
 	int cpu;	      /* where we and the task being built run */
 	struct lazy_conn *lc;
+	struct rst_shm *shms;
+	size_t nr_shms;
 };
 
 #define rst_for_each_task(t, tk) for ((tk) = (t)->tasks; (tk) < (t)->tasks + (t)->nr_tasks; (tk)++)
@@ -123,6 +133,8 @@ int rst_restore_mm(struct rst_tree *t, struct rst_task *tk);
 
 /* ---- pages.c ---- */
 int rst_write_pages(struct rst_tree *t, struct rst_task *tk);
+/* The contents of the shared memory objects tk created. */
+int rst_write_shmem(struct rst_tree *t, struct rst_task *tk);
 
 /* ---- files.c ---- */
 int rst_restore_files(struct rst_tree *t, struct rst_task *tk);
