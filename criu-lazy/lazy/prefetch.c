@@ -1,10 +1,13 @@
 /* Prefetch: workers decode frames and copy them in while the loop thread stays free for faults.
- * Workers run SCHED_IDLE, so the restored tasks and the fault path always win the CPU; the queue
+ * Workers run at a lower priority (nice PF_NICE): the fault path and the restored tasks win the
+ * CPU when they want it, yet a busy machine does not starve prefetch (SCHED_IDLE would, and the
+ * tree would depend on the daemon for as long as the machine stays busy). The queue
  * is short (two jobs per worker), so a fault never waits behind a backlog, and a fault on a page a
  * worker is filling is simply served twice (-EEXIST). Jobs are snapshots: the loop applies a
  * result only if the task's ranges did not change meanwhile (same generation). */
 #include <errno.h>
-#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -14,6 +17,8 @@
 #include "log.h"
 #include "uffd.h"
 #include "lazy-int.h"
+
+#define PF_NICE 5
 
 struct pf_worker_arg {
 	struct lp_daemon *d;
@@ -102,11 +107,10 @@ static void *worker(void *arg)
 {
 	struct pf_worker_arg *wa = arg;
 	struct lp_daemon *d = wa->d;
-	struct sched_param sp = {0};
 	void *buf;
 
-	/* the restored tasks and the fault path come first */
-	pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+	if (setpriority(PRIO_PROCESS, syscall(SYS_gettid), PF_NICE))
+		pr_warn("cannot lower the priority of a prefetch worker: %s\n", strerror(errno));
 	buf = aligned_alloc(LP_PAGE, PGS_MAX_FRAME_PAGES * LP_PAGE);
 	while (1) {
 		struct lp_job *j;
