@@ -1,0 +1,149 @@
+/* page-xfer: the page server's wire protocol, version 1, as a library (no sockets of its own, no
+ * logging, no globals). Both ends are this code; neither trusts the other's lengths.
+ *
+ * A connection is a byte stream (TCP, or a unix socket). Every message is a 20-byte header and a
+ * payload, all integers little endian:
+ *
+ *   u32 magic    PXF_MAGIC
+ *   u16 type     PXF_HELLO ...
+ *   u16 flags    0 (PXF_F_MORE on INDEX only)
+ *   u32 len      payload bytes; checked against the type's bound before anything is read
+ *   u64 tag      chosen by the client, echoed by the server's answer
+ *
+ * HELLO      c->s  u32 version, u32 page_size, u8 uuid[16]     first message, exactly 24 bytes
+ * HELLO_OK   s->c  u32 version, u32 page_size, u8 uuid[16]     the server speaks the version and
+ *                                                              serves that dump
+ *   The server answers a HELLO of another version with ERROR EPROTO, and one naming another dump
+ *   (uuid) with ERROR ESTALE, then closes. A version is checked before the rest of the HELLO, so
+ *   a later version may grow it.
+ * GET_INDEX  c->s  u64 id                                      the entries of one memory owner
+ * INDEX      s->c  u32 nr, u32 0, nr * { u64 vaddr, u32 nr_pages, u32 flags }
+ *                  nr <= PXF_MAX_INDEX_CHUNK; PXF_F_MORE: another INDEX with the same tag follows.
+ *                  flags are pagemap's (PRESENT, LAZY, PARENT, RAW); sorted, not overlapping.
+ * GET_PAGES  c->s  u64 id, u64 vaddr, u32 nr_pages, u32 0      1 <= nr_pages <= PXF_MAX_REQ_PAGES
+ * PAGES      s->c  u32 nr_items, u32 0, then items, each
+ *                  { u64 vaddr, u32 nr_pages, u16 kind, u16 0, u32 len, u32 csum } + len bytes
+ *   kind PXF_ITEM_ZSTD / PXF_ITEM_RAW: a stored frame, whole (it may start before the range or
+ *   end after it), csum = frame_csum of its len bytes, len < nr_pages * page (ZSTD) or
+ *   == nr_pages * page (RAW), nr_pages <= PGS_MAX_FRAME_PAGES;
+ *   kind PXF_ITEM_HOLE: pages that read as zero, len 0, inside the range.
+ *   Items tile the range: each starts where the last ended, the first covers vaddr, the last
+ *   reaches vaddr + nr_pages; nothing follows the last item.
+ * ERROR      s->c  i32 errno (1..4095), u32 text_len, text     text_len <= PXF_MAX_ERROR_TEXT
+ *   The answer to a request that cannot be served: ENOENT (no such owner, or pages that live in
+ *   the parent image set), EINVAL (a malformed request: the server closes after it), EIO/EBADMSG
+ *   (the server's images are damaged).
+ *
+ * A peer that breaks any rule gets ERROR (where it is a client) and a closed connection; the
+ * library returns -EBADMSG for anything malformed, -ECONNRESET for a stream that ends mid-message,
+ * -ETIMEDOUT when the peer stops sending within the connection's timeout.
+ *
+ * A connection is used by one thread at a time. Requests may be pipelined: the server answers in
+ * order.
+ */
+#ifndef PAGESRV_PAGE_XFER_H
+#define PAGESRV_PAGE_XFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pagestore.h"
+
+#define PXF_MAGIC 0x31465850u /* "PXF1" */
+#define PXF_VERSION 1
+#define PXF_HDR_SIZE 20
+#define PXF_MAX_REQ_PAGES 1024
+#define PXF_MAX_INDEX_CHUNK 65536
+#define PXF_MAX_ERROR_TEXT 256
+#define PXF_ITEM_SIZE 24
+/* the largest PAGES payload: the range, a frame sticking out at each end, and an item per page */
+#define PXF_MAX_PAGES_PAYLOAD                                                                      \
+	(8 + (PXF_MAX_REQ_PAGES + 2 * PGS_MAX_FRAME_PAGES) * (PGS_PAGE_SIZE + PXF_ITEM_SIZE))
+
+enum pxf_type {
+	PXF_HELLO = 1,
+	PXF_HELLO_OK = 2,
+	PXF_GET_INDEX = 3,
+	PXF_INDEX = 4,
+	PXF_GET_PAGES = 5,
+	PXF_PAGES = 6,
+	PXF_ERROR = 7,
+};
+
+#define PXF_F_MORE 1
+
+enum pxf_item_kind {
+	PXF_ITEM_HOLE = 0,
+	PXF_ITEM_ZSTD = 1,
+	PXF_ITEM_RAW = 2,
+};
+
+struct pxf_conn;
+
+/* Wraps a connected stream socket; the caller keeps ownership of fd. timeout_ms bounds every wait
+ * for the peer (0: no bound). 0 or -ENOMEM. */
+int pxf_conn_create(struct pxf_conn **c, int fd, int timeout_ms);
+void pxf_conn_free(struct pxf_conn *c); /* accepts NULL; does not close fd */
+
+/* Why the last call on c failed, including the text of an ERROR from the peer. */
+const char *pxf_last_error(const struct pxf_conn *c);
+
+/* ---- client ---- */
+
+/* Sends HELLO with the dump's uuid and waits for HELLO_OK. 0, -EPROTO (versions differ), -ESTALE
+ * (the server serves another dump), -EBADMSG, -ECONNRESET, -ETIMEDOUT. */
+int pxf_hello(struct pxf_conn *c, const uint8_t *uuid);
+
+/* The index of owner id: *ents (malloc'ed, off/len/csum zero) and *nr. 0, -ENOENT, or as above. */
+int pxf_get_index(struct pxf_conn *c, uint64_t id, struct pgs_entry **ents, size_t *nr);
+
+/* Reads pages as pgs_read does (1: data in dst, holes zero-filled; 0: all hole, dst untouched;
+ * -ENOENT: parent pages; -EBADMSG: a frame failed its checksum or decode), for at most
+ * PXF_MAX_REQ_PAGES pages (-EINVAL beyond). */
+int pxf_read(struct pxf_conn *c, uint64_t id, uint64_t vaddr, unsigned long nr_pages, void *dst);
+
+/* Pipelining: send requests, then take their answers in order. */
+int pxf_send_get_pages(struct pxf_conn *c, uint64_t tag, uint64_t id, uint64_t vaddr,
+		       uint32_t nr_pages);
+
+struct pxf_item {
+	uint64_t vaddr;
+	uint32_t nr_pages;
+	uint32_t kind; /* enum pxf_item_kind */
+	uint32_t len;
+	uint32_t csum;
+	const uint8_t *data; /* len bytes, valid until the next receive on the connection */
+};
+
+struct pxf_pages {
+	size_t nr;
+	const struct pxf_item *items;
+};
+
+/* Receives the answer to GET_PAGES(tag, vaddr, nr_pages) and checks it against that request
+ * (tiling, sizes; not checksums: pxf_pages_decode does). An ERROR answer returns its -errno. */
+int pxf_recv_pages(struct pxf_conn *c, uint64_t tag, uint64_t vaddr, uint32_t nr_pages,
+		   struct pxf_pages *p);
+
+/* Checks and decodes a received answer into dst (nr_pages pages from vaddr, as requested).
+ * Returns as pxf_read. */
+int pxf_pages_decode(struct pxf_conn *c, const struct pxf_pages *p, uint64_t vaddr,
+		     uint32_t nr_pages, void *dst);
+
+/* ---- server ---- */
+
+/* The store serving owner id, or NULL (answered with ENOENT). */
+typedef struct pgs_ctx *(*pxf_lookup_fn)(void *arg, uint64_t id);
+
+/* Waits for the client's HELLO and answers it. 0, or -EPROTO / -ESTALE (the client was told and
+ * the caller should close), or the receive errors. */
+int pxf_accept_hello(struct pxf_conn *c, const uint8_t *uuid);
+
+/* Answers requests until the client closes (0) or breaks the protocol (-EBADMSG, after telling
+ * it), or the connection fails. Damaged images are reported to the client per request. */
+int pxf_serve(struct pxf_conn *c, pxf_lookup_fn lookup, void *arg);
+
+/* Sends an ERROR (err > 0 is an errno) with a short text. */
+int pxf_send_error(struct pxf_conn *c, uint64_t tag, int err, const char *text);
+
+#endif
