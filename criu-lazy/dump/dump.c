@@ -209,9 +209,11 @@ int cmd_dump(const struct crl_opts *o)
 	uint64_t t0 = now_ns(), t_frozen, t1;
 	int i, ret;
 
-	if (o->lazy_pages || o->page_server || o->prev_images_dir || o->track_mem)
-		return cmd_not_built(o, "--lazy-pages, --page-server, --prev-images-dir and "
-					"--track-mem");
+	if (o->lazy_pages || o->page_server || o->prev_images_dir || o->track_mem) {
+		pr_err("dump: --lazy-pages, --page-server, --prev-images-dir and --track-mem are not "
+		       "implemented yet in this version of criu-lazy\n");
+		return -ENOSYS;
+	}
 	if (mkdir(o->images_dir, 0755) && errno != EEXIST) {
 		pr_perror("cannot create %s", o->images_dir);
 		return -errno;

@@ -1,0 +1,273 @@
+/* The dump command end to end against a child of ours: the pages in the images are the child's
+ * memory, the lazy flags follow the VMAs, the tree ends as asked (running, killed), and a dump that
+ * fails leaves no image behind and the child running. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmds.h"
+#include "image.h"
+#include "log.h"
+#include "opts.h"
+#include "pagestore.h"
+#include "lib/unit.h"
+
+#include "core.pb-c.h"
+#include "inventory.pb-c.h"
+#include "mm.pb-c.h"
+#include "pstree.pb-c.h"
+
+#define BUF_LEN (8u << 20)
+#define SEED 77
+
+struct child {
+	pid_t pid;
+	int cmd, ans; /* our ends: a byte to it, a byte back when its memory is still right */
+	char *buf;    /* where it keeps BUF_LEN heap-like bytes */
+};
+
+static void child_main(int cmd, int ans, bool with_socket)
+{
+	char *buf = mmap(NULL, BUF_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *want = malloc(BUF_LEN), c;
+	int sk = -1;
+
+	unit_fill_heaplike(buf, BUF_LEN, SEED);
+	memset(buf + 4096 * 3, 0, 4096 * 5); /* zero pages: never stored */
+	memcpy(want, buf, BUF_LEN);
+	if (with_socket)
+		sk = socket(AF_UNIX, SOCK_DGRAM, 0);
+	if (write(ans, &buf, sizeof(buf)) != sizeof(buf))
+		_exit(1);
+	while (read(cmd, &c, 1) == 1) {
+		c = memcmp(buf, want, BUF_LEN) ? 'B' : 'G';
+		if (write(ans, &c, 1) != 1)
+			_exit(1);
+	}
+	(void)sk;
+	_exit(0);
+}
+
+static void child_start(struct child *c, bool with_socket)
+{
+	int to[2], from[2];
+
+	UT_EQ(pipe2(to, O_CLOEXEC), 0);
+	UT_EQ(pipe2(from, O_CLOEXEC), 0);
+	c->pid = fork();
+	UT_GE(c->pid, 0);
+	if (!c->pid) {
+		close(to[1]);
+		close(from[0]);
+		child_main(to[0], from[1], with_socket);
+	}
+	close(to[0]);
+	close(from[1]);
+	c->cmd = to[1];
+	c->ans = from[0];
+	UT_EQ(read(c->ans, &c->buf, sizeof(c->buf)), sizeof(c->buf));
+}
+
+/* 'G' when the child is alive and its memory is what it was. */
+static char child_check(struct child *c)
+{
+	char r = 0;
+
+	alarm(20);
+	if (write(c->cmd, "?", 1) != 1 || read(c->ans, &r, 1) != 1)
+		r = 0;
+	alarm(0);
+	return r;
+}
+
+static void child_kill(struct child *c)
+{
+	kill(c->pid, SIGKILL);
+	waitpid(c->pid, NULL, 0);
+	close(c->cmd);
+	close(c->ans);
+}
+
+static int run_dump(pid_t pid, const char *dir, bool leave_running)
+{
+	struct crl_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.cmd = CMD_DUMP;
+	o.cmd_name = "dump";
+	o.tree_pid = pid;
+	o.images_dir = dir;
+	o.work_dir = dir;
+	o.compress_level = 1;
+	o.status_fd = -1;
+	o.leave_running = leave_running;
+	log_init(NULL, 1);
+	return cmd_dump(&o);
+}
+
+static int count_images(const char *dir)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	UT_NONNULL(d);
+	while ((de = readdir(d)))
+		n += strstr(de->d_name, ".img") != NULL;
+	closedir(d);
+	return n;
+}
+
+static void *read_one(int dirfd, enum img_type type, const char *id)
+{
+	struct img_file f = {};
+	void *msg = NULL;
+
+	UT_OK(open_image_read(&f, dirfd, type, id));
+	UT_OK(pb_read_one(&f, &msg));
+	imgf_close(&f);
+	return msg;
+}
+
+static void test_dump_leave_running(void)
+{
+	char dir[256], id[16];
+	struct child c;
+	InventoryEntry *inv;
+	PstreeEntry *ps;
+	CoreEntry *core;
+	MmEntry *mm;
+	struct pgs_ctx *pgs;
+	char *want, *got;
+	size_t i, lazy = 0, eager = 0;
+	int dirfd = unit_mkdtemp(dir, sizeof(dir));
+	bool found = false;
+
+	child_start(&c, false);
+	UT_OK(run_dump(c.pid, dir, true));
+	UT_EQ(child_check(&c), 'G');
+
+	snprintf(id, sizeof(id), "%d", c.pid);
+	inv = read_one(dirfd, IMG_INVENTORY, NULL);
+	UT_EQ(inv->root_pid, c.pid);
+	UT_EQ(inv->dump_uuid.len, PGS_UUID_LEN);
+	ps = read_one(dirfd, IMG_PSTREE, NULL);
+	UT_EQ(ps->pid, c.pid);
+	UT_EQ(ps->n_threads, 1);
+	core = read_one(dirfd, IMG_CORE, id);
+	UT_EQ(core->n_threads, 1);
+	UT_EQ(core->threads[0]->tid, c.pid);
+	UT_EQ(core->tc->state, TASK_STATE__TASK_ALIVE);
+	UT_EQ(core->tc->n_sigactions, 62);
+	UT_ASSERT(core->threads[0]->has_xsave && core->threads[0]->xsave.len >= 512);
+
+	/* the buffer's VMA is private anonymous and lazy */
+	mm = read_one(dirfd, IMG_MM, id);
+	for (i = 0; i < mm->n_vmas; i++) {
+		VmaEntry *v = mm->vmas[i];
+
+		if (v->start <= (uint64_t)c.buf && (uint64_t)c.buf < v->end) {
+			UT_NE(v->status & VMA_STATUS__VMA_ANON_PRIVATE, 0);
+			UT_ASSERT(v->has_lazy && v->lazy);
+			found = true;
+		}
+	}
+	UT_ASSERT(found);
+
+	/* the stored pages are the child's bytes */
+	UT_OK(pgs_open_local(&pgs, dirfd, id, inv->dump_uuid.data));
+	want = unit_xmalloc(BUF_LEN);
+	got = unit_xmalloc(BUF_LEN);
+	unit_fill_heaplike(want, BUF_LEN, SEED);
+	memset(want + 4096 * 3, 0, 4096 * 5);
+	memset(got, 0, BUF_LEN);
+	UT_EQ(pgs_read(pgs, (uint64_t)c.buf, BUF_LEN / 4096, got), 1);
+	UT_MEMEQ(got, want, BUF_LEN);
+	UT_EQ(pgs_find(pgs, (uint64_t)c.buf + 4096 * 4), -ENOENT); /* a zero page */
+	for (i = 0; i < pgs_nr_entries(pgs); i++) {
+		if (pgs_entry(pgs, i)->flags & PGS_PE_LAZY)
+			lazy++;
+		else
+			eager++;
+	}
+	UT_GT(lazy, 0);
+	UT_GT(eager, 0); /* the stack pointer's page at least */
+	pgs_close(pgs);
+
+	protobuf_c_message_free_unpacked((ProtobufCMessage *)inv, NULL);
+	protobuf_c_message_free_unpacked((ProtobufCMessage *)ps, NULL);
+	protobuf_c_message_free_unpacked((ProtobufCMessage *)core, NULL);
+	protobuf_c_message_free_unpacked((ProtobufCMessage *)mm, NULL);
+	child_kill(&c);
+	close(dirfd);
+	unit_rmdir(dir);
+}
+
+static void test_dump_kills(void)
+{
+	char dir[256];
+	struct child c;
+	int status, dirfd = unit_mkdtemp(dir, sizeof(dir));
+
+	child_start(&c, false);
+	UT_OK(run_dump(c.pid, dir, false));
+	UT_EQ(waitpid(c.pid, &status, 0), c.pid);
+	UT_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	UT_GE(count_images(dir), 9);
+	close(c.cmd);
+	close(c.ans);
+	close(dirfd);
+	unit_rmdir(dir);
+}
+
+static void test_failed_dump_leaves_nothing(void)
+{
+	char dir[256];
+	struct child c;
+	int dirfd = unit_mkdtemp(dir, sizeof(dir));
+
+	child_start(&c, true); /* a socket: not supported, found after memory was written */
+	UT_ERR(run_dump(c.pid, dir, false), -EOPNOTSUPP);
+	UT_EQ(count_images(dir), 0);
+	UT_EQ(child_check(&c), 'G');
+	UT_EQ(child_check(&c), 'G');
+	child_kill(&c);
+	close(dirfd);
+	unit_rmdir(dir);
+}
+
+static void test_absent_pid(void)
+{
+	char dir[256];
+	pid_t pid = fork();
+	int dirfd = unit_mkdtemp(dir, sizeof(dir));
+
+	UT_GE(pid, 0);
+	if (!pid)
+		_exit(0);
+	UT_EQ(waitpid(pid, NULL, 0), pid);
+	UT_ERR(run_dump(pid, dir, false), -ESRCH);
+	UT_EQ(count_images(dir), 0);
+	close(dirfd);
+	unit_rmdir(dir);
+}
+
+static const struct unit_test tests[] = {
+    {"dump -R: pages, lazy flags, child keeps running", test_dump_leave_running,
+     UNIT_F_ROOT | UNIT_F_PTRACE},
+    {"dump kills the tree by default", test_dump_kills, UNIT_F_ROOT | UNIT_F_PTRACE},
+    {"failed dump: no images, child running", test_failed_dump_leaves_nothing,
+     UNIT_F_ROOT | UNIT_F_PTRACE},
+    {"absent pid", test_absent_pid, 0},
+};
+
+UNIT_MAIN(tests)
