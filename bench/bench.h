@@ -141,6 +141,24 @@ static inline int median_pass(double *v, int n)
 	return n / 2;
 }
 
+/* Prints the best of n throughput samples under the key (the machine's floor: a neighbour's
+ * burst only ever slows a pass down) and their median under KEY.median. Sorts v. */
+static inline void result_rates(const char *unit, double *v, int n, const char *fmt, ...)
+{
+	char key[160];
+	va_list ap;
+	int m;
+
+	if (n <= 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(key, sizeof(key), fmt, ap);
+	va_end(ap);
+	m = median_pass(v, n);
+	result(unit, v[n - 1], "%s", key);
+	result(unit, v[m], "%s.median", key);
+}
+
 /* Prints p50/p99 (and the mean) of n samples in ns as microseconds under prefix. */
 static inline void result_lat(uint64_t *v, size_t n, const char *prefix)
 {

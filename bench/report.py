@@ -124,9 +124,18 @@ def headline(rep):
     rep.table(["figure", "this run", "DESIGN.md", "ratio", ""], rows)
 
 
+def ordered(pattern, vals):
+    """The first group of every key matching pattern, in the order the benchmarks printed them."""
+    seen = []
+    for k in vals:
+        m = re.match(pattern, k)
+        if m and m.group(1) not in seen:
+            seen.append(m.group(1))
+    return seen
+
+
 def faults(rep):
-    cfgs = sorted({m.group(1) for k in rep.vals
-                   for m in [re.match(r"uffd\.fault\.(.+)\.p50$", k)] if m})
+    cfgs = ordered(r"uffd\.fault\.(.+)\.p50$", rep.vals)
     rows = []
     anon = "anon.fault.write4k"
     if rep.get(anon + ".p50") is not None:
@@ -139,14 +148,27 @@ def faults(rep):
         rep.out()
         rep.out("same: handler pinned on the faulting CPU; cross: on the other CPU (poll + non-blocking "
                 "read); cross_spin: handler busy-reads on the other CPU; unpinned: scheduler's choice. "
-                "copy64k_around16: each fault fills the aligned 16-page block around it.")
+                "blockread: blocking read() instead of poll. copy64k_around16: each fault fills the aligned "
+                "16-page block around it (_first: faulting page first). zstd_fN_page/frame: the "
+                "handler checks and decodes the N-byte frame, then copies the page or the whole frame.")
+        rep.out()
+        rep.table(["config", "p50", "p99", "mean"], rows)
+    rows = [[c] + [fmt(rep.get("uffd.block64k.%s.%s" % (c, q))) for q in ("p50", "p99", "mean")]
+            for c in ordered(r"uffd\.block64k\.(.+)\.p50$", rep.vals)]
+    if rows:
+        rep.out("## Reading 64 KiB of lazy memory page by page (µs per 64 KiB)")
+        rep.out()
+        rep.out("copy4k: a fault per page; around16: the first fault fills all 16 pages; _first: the "
+                "faulting page is copied (and its thread woken) before the other 15; _yield: and the "
+                "handler yields the CPU in between.")
         rep.out()
         rep.table(["config", "p50", "p99", "mean"], rows)
 
 
 def fills(rep):
-    keys = sorted(k for k in rep.vals if k.startswith(("uffd.fill.", "fresh.", "fill.")))
-    rows = [[k, fmt(rep.get(k)), rep.units[k]] for k in keys]
+    keys = [k for k in rep.vals if k.startswith(("uffd.fill.", "fresh.", "fill."))
+            and not k.endswith(".median")]
+    rows = [[k, fmt(rep.get(k)), fmt(rep.get(k + ".median")), rep.units[k]] for k in keys]
     if rows:
         rep.out("## Filling memory")
         rep.out()
@@ -155,12 +177,15 @@ def fills(rep):
                 "move2m_only: the ioctl alone. fresh.*: copy into freshly mapped memory (plain restore). "
                 "fill.*: decompress frames and UFFDIO_COPY them (the prefetcher's floor).")
         rep.out()
-        rep.table(["figure", "value", "unit"], rows)
+        rep.table(["figure", "best", "median", "unit"], rows)
 
 
 def zstd(rep):
-    combos = sorted({(m.group(1), int(m.group(2))) for k in rep.vals
-                     for m in [re.match(r"zstd\.(\w+)\.l(\d+)\.f\w+\.ratio$", k)] if m})
+    combos = []
+    for k in rep.vals:
+        m = re.match(r"zstd\.(\w+)\.l(-?\d+)\.f\w+\.ratio$", k)
+        if m and (m.group(1), int(m.group(2))) not in combos:
+            combos.append((m.group(1), int(m.group(2))))
     sizes = ["4k", "16k", "64k", "256k", "2m"]
     for data, level in combos:
         rows = []
@@ -168,32 +193,39 @@ def zstd(rep):
             p = "zstd.%s.l%d.f%s" % (data, level, s)
             if rep.get(p + ".ratio") is None:
                 continue
+            for m in ("comp", "dec", "dec_t2"):
+                rep.get(p + "." + m + ".median")
+            rep.get(p + ".page.mean")
             rows.append([s] + [fmt(rep.get(p + "." + m)) for m in
                                ("ratio", "comp", "dec", "dec_t2", "page.p50", "page.p99")])
-        rep.out("## zstd level %d, %s data (one core unless t2)" % (level, data))
+        rep.out("## zstd level %d, %s data (one core unless t2; best pass)" % (level, data))
         rep.out()
         rep.table(["frame", "ratio", "compress GB/s", "decompress GB/s", "decompress GB/s t2",
                    "one-frame decode p50 µs", "p99 µs"], rows)
+    csum = [[k, fmt(rep.get(k)), fmt(rep.get(k + ".median"))] for k in list(rep.vals)
+            if k.startswith("csum.") and not k.endswith(".median")]
+    if csum:
+        rep.out("## Frame checksum (GB/s, one core)")
+        rep.out()
+        rep.table(["figure", "best", "median"], csum)
 
 
 def tcp(rep):
-    cfgs = sorted({m.group(1) for k in rep.vals
-                   for m in [re.match(r"tcp\.rtt\.(.+)\.(same|cross)\.p50$", k)] if m},
-                  key=lambda c: [int(x[:-1]) * (1024 if x.endswith("k") else 1) if x[-1] in "k"
-                                 else int(x) for x in re.findall(r"\d+k?", c)])
+    cfgs = ordered(r"tcp\.rtt\.(.+)\.same\.p50$", rep.vals)
     rows = []
     for c in cfgs:
         rows.append([c.replace("_", " ")] +
                     [fmt(rep.get("tcp.rtt.%s.%s.%s" % (c, w, q)))
-                     for w in ("same", "cross") for q in ("p50", "p99")])
+                     for w in ("same", "cross") for q in ("p50", "p99", "mean")])
     if rows:
         rep.out("## TCP loopback round trip (µs)")
         rep.out()
-        rep.table(["request / reply", "same p50", "same p99", "cross p50", "cross p99"], rows)
-    bulk = [[w, fmt(rep.get("tcp.bulk." + w))] for w in ("same", "cross")
-            if rep.get("tcp.bulk." + w) is not None]
+        rep.table(["request / reply", "same p50", "same p99", "same mean", "cross p50",
+                   "cross p99", "cross mean"], rows)
+    bulk = [[w, fmt(rep.get("tcp.bulk." + w)), fmt(rep.get("tcp.bulk.%s.median" % w))]
+            for w in ("same", "cross") if rep.get("tcp.bulk." + w) is not None]
     if bulk:
-        rep.table(["bulk, one way", "GB/s"], bulk)
+        rep.table(["bulk, one way", "best GB/s", "median GB/s"], bulk)
 
 
 def main():

@@ -4,7 +4,6 @@
  * into fresh pages). Prints `key value unit` lines; asserts nothing. */
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -16,19 +15,28 @@
 /* Faults cycle through this many blocks, then the region is zapped and they start over. */
 #define FAULT_REGION_PAGES 4096
 
-enum fault_op { OP_COPY, OP_ZERO };
+enum fault_op {
+	OP_COPY,       /* UFFDIO_COPY of the whole aligned block around the fault */
+	OP_COPY_FIRST, /* the faulting page first (wakes the thread), then the rest of the block */
+	OP_COPY_YIELD, /* as OP_COPY_FIRST, with sched_yield() in between: lets the thread run */
+	OP_ZERO,
+};
+
+enum wait_how {
+	WAIT_POLL,  /* poll() then a non-blocking read: what an event loop does */
+	WAIT_SPIN,  /* non-blocking read in a loop: burns the CPU it runs on */
+	WAIT_BLOCK, /* blocking read(): a thread that only serves faults */
+};
 
 struct handler {
 	int uffd;
-	int stopfd;
 	int cpu;  /* -1: not pinned */
-	int spin; /* read in a loop instead of poll(): burns the CPU it runs on */
+	int wait; /* enum wait_how */
 	enum fault_op op;
 	unsigned int around; /* pages served per fault, aligned block around the fault */
 	char *base;
-	size_t len;
+	size_t len; /* registered: the blocks faults cycle through, then the sentinel page */
 	const char *src;
-	int stop;
 	int err;
 };
 
@@ -58,6 +66,8 @@ static void fill_pattern(char *p, size_t len)
 
 /* ---- (a) fault round trip ---- */
 
+/* 1: served the sentinel page, the last fault the handler waits for; 0: served or nothing to
+ * read; -errno. A stop flag would race with a handler that is about to block in read(). */
 static int serve_one(struct handler *h)
 {
 	struct uffdio_zeropage z;
@@ -73,37 +83,51 @@ static int serve_one(struct handler *h)
 	addr = (uintptr_t)msg.arg.pagefault.address & ~(block - 1);
 	if (addr + len > (uintptr_t)h->base + h->len)
 		len = (uintptr_t)h->base + h->len - addr;
-	if (h->op == OP_COPY)
-		return uffd_copy(h->uffd, addr, h->src, len);
-	z = (struct uffdio_zeropage){.range = {.start = addr, .len = len}};
-	if (ioctl(h->uffd, UFFDIO_ZEROPAGE, &z) && errno != EEXIST)
-		return -errno;
-	return 0;
+	if ((h->op == OP_COPY_FIRST || h->op == OP_COPY_YIELD) && len > BENCH_PAGE) {
+		uintptr_t fault = (uintptr_t)msg.arg.pagefault.address & ~(BENCH_PAGE - 1);
+		int ret = uffd_copy(h->uffd, fault, h->src, BENCH_PAGE);
+
+		if (h->op == OP_COPY_YIELD)
+			sched_yield();
+		if (!ret && fault > addr)
+			ret = uffd_copy(h->uffd, addr, h->src, fault - addr);
+		if (!ret && fault + BENCH_PAGE < addr + len)
+			ret = uffd_copy(h->uffd, fault + BENCH_PAGE, h->src,
+					addr + len - fault - BENCH_PAGE);
+		if (ret)
+			return ret;
+	} else if (h->op != OP_ZERO) {
+		int ret = uffd_copy(h->uffd, addr, h->src, len);
+
+		if (ret)
+			return ret;
+	} else {
+		z = (struct uffdio_zeropage){.range = {.start = addr, .len = len}};
+		if (ioctl(h->uffd, UFFDIO_ZEROPAGE, &z) && errno != EEXIST)
+			return -errno;
+	}
+	return addr + len == (uintptr_t)h->base + h->len;
 }
 
 static void *handler_main(void *arg)
 {
 	struct handler *h = arg;
-	struct pollfd pfd[2] = {{.fd = h->uffd, .events = POLLIN},
-				{.fd = h->stopfd, .events = POLLIN}};
+	struct pollfd pfd = {.fd = h->uffd, .events = POLLIN};
+	int ret = 0;
 
 	if (h->cpu >= 0)
 		pin_cpu(h->cpu);
-	while (!__atomic_load_n(&h->stop, __ATOMIC_ACQUIRE)) {
-		if (!h->spin) {
-			int r = poll(pfd, 2, 10000);
-
-			if (r == 0) {
-				h->err = -ETIMEDOUT;
+	while (!ret) {
+		if (h->wait == WAIT_POLL) {
+			ret = poll(&pfd, 1, 10000);
+			if (ret <= 0) {
+				ret = ret ? -errno : -ETIMEDOUT;
 				break;
 			}
-			if (r < 0 || (pfd[1].revents & POLLIN))
-				break;
 		}
-		h->err = serve_one(h);
-		if (h->err)
-			break;
+		ret = serve_one(h);
 	}
+	h->err = ret < 0 ? ret : 0;
 	if (h->err) {
 		/* Unregistering wakes the faulting thread, which then faults like plain memory. */
 		struct uffdio_range r = {.start = (uintptr_t)h->base, .len = h->len};
@@ -116,75 +140,92 @@ static void *handler_main(void *arg)
 struct fault_cfg {
 	const char *name;
 	int fault_cpu, handler_cpu; /* -1: not pinned */
-	int spin;
+	enum wait_how wait;
 	enum fault_op op;
 	unsigned int around;
+	unsigned int touch; /* 0: time one fault; N: time touching N pages in a row (a block) */
 };
 
-static int run_faults(const struct fault_cfg *cfg, unsigned long nfaults)
+/* At most nfaults samples, fewer once budget_ns has passed (at least 1000): a slow configuration
+ * must not eat the time of the whole run. */
+static int run_faults(const struct fault_cfg *cfg, unsigned long nfaults, uint64_t budget_ns)
 {
 	struct handler h = {
-	    .cpu = cfg->handler_cpu, .spin = cfg->spin, .op = cfg->op, .around = cfg->around};
-	unsigned long nblocks = FAULT_REGION_PAGES / cfg->around, warm = 200, i;
-	uint64_t *lat = calloc(nfaults, sizeof(*lat));
+	    .cpu = cfg->handler_cpu, .wait = cfg->wait, .op = cfg->op, .around = cfg->around};
+	unsigned int stride = cfg->touch > cfg->around ? cfg->touch : cfg->around, j;
+	unsigned long nblocks = FAULT_REGION_PAGES / stride, warm = 200, i;
+	uint64_t *lat = calloc(nfaults, sizeof(*lat)), start;
+	size_t span, srclen = cfg->around * BENCH_PAGE;
 	char prefix[96];
 	pthread_t th;
-	char *src = NULL;
+	char *src;
 	int ret;
 
-	if (cfg->around == 16)
+	if (stride == 16)
 		nblocks = 1024; /* 64 MiB: enough blocks that the zap is rare */
-	h.len = nblocks * cfg->around * BENCH_PAGE;
+	span = nblocks * stride * BENCH_PAGE;
+	h.len = span + BENCH_PAGE; /* the sentinel page last */
 	h.base = map_aligned(h.len, HUGE, MADV_NOHUGEPAGE);
-	src = map_aligned(cfg->around * BENCH_PAGE, BENCH_PAGE, -1);
-	if (!lat || !h.base || !src)
-		return -ENOMEM;
-	fill_pattern(src, cfg->around * BENCH_PAGE);
-	h.src = src;
+	h.src = src = map_aligned(srclen, BENCH_PAGE, -1);
+	h.uffd = -1;
+	if (!lat || !h.base || !src) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	fill_pattern(src, srclen);
 	h.uffd = uffd_open(0, NULL);
 	if (h.uffd < 0) {
 		ret = h.uffd;
 		goto out;
 	}
-	h.stopfd = eventfd(0, EFD_CLOEXEC);
+	if (cfg->wait == WAIT_BLOCK)
+		fcntl(h.uffd, F_SETFL, 0);
 	ret = uffd_register(h.uffd, h.base, h.len);
 	if (ret)
-		goto out_close;
+		goto out;
 	if (cfg->fault_cpu >= 0)
 		pin_cpu(cfg->fault_cpu);
 	else
 		unpin_cpu();
 	ret = -pthread_create(&th, NULL, handler_main, &h);
 	if (ret)
-		goto out_close;
+		goto out;
+	start = now_ns();
 	for (i = 0; i < nfaults + warm; i++) {
 		unsigned long b = i % nblocks;
-		volatile char *p = h.base + b * cfg->around * BENCH_PAGE;
+		volatile char *p = h.base + b * stride * BENCH_PAGE;
+
+		if (i >= warm + 1000 && now_ns() - start > budget_ns)
+			break;
 		uint64_t t0;
 
 		if (b == 0 && i)
-			madvise(h.base, h.len, MADV_DONTNEED);
+			madvise(h.base, span, MADV_DONTNEED);
 		t0 = now_ns();
 		(void)*p;
+		for (j = 1; j < cfg->touch; j++)
+			(void)p[j * BENCH_PAGE];
 		if (i >= warm)
 			lat[i - warm] = now_ns() - t0;
 		if (__atomic_load_n(&h.err, __ATOMIC_RELAXED))
 			break;
 	}
-	__atomic_store_n(&h.stop, 1, __ATOMIC_RELEASE);
-	eventfd_write(h.stopfd, 1);
+	/* The handler leaves after serving this one (or has left already and unregistered). */
+	(void)*(volatile char *)(h.base + span);
 	pthread_join(th, NULL);
 	ret = h.err;
 	if (!ret) {
-		snprintf(prefix, sizeof(prefix), "uffd.fault.%s", cfg->name);
-		result_lat(lat, nfaults, prefix);
+		snprintf(prefix, sizeof(prefix), "uffd.%s.%s", cfg->touch ? "block64k" : "fault",
+			 cfg->name);
+		result_lat(lat, i - warm, prefix);
 	}
-out_close:
-	close(h.stopfd);
-	close(h.uffd);
 out:
-	munmap(h.base, h.len);
-	munmap(src, cfg->around * BENCH_PAGE);
+	if (h.uffd >= 0)
+		close(h.uffd);
+	if (h.base)
+		munmap(h.base, h.len);
+	if (src)
+		munmap(src, srclen);
 	free(lat);
 	return ret;
 }
@@ -219,14 +260,26 @@ static void run_anon_faults(unsigned long nfaults)
 static void faults(int ncpu, int full)
 {
 	static const struct fault_cfg cfgs[] = {
-	    {"copy4k.same", 0, 0, 0, OP_COPY, 1},
-	    {"copy4k.cross", 0, 1, 0, OP_COPY, 1},
-	    {"copy4k.cross_spin", 0, 1, 1, OP_COPY, 1},
-	    {"copy4k.unpinned", -1, -1, 0, OP_COPY, 1},
-	    {"copy64k_around16.same", 0, 0, 0, OP_COPY, 16},
-	    {"copy64k_around16.cross", 0, 1, 0, OP_COPY, 16},
-	    {"zero4k.same", 0, 0, 0, OP_ZERO, 1},
-	    {"zero4k.cross", 0, 1, 0, OP_ZERO, 1},
+	    {"copy4k.same", 0, 0, WAIT_POLL, OP_COPY, 1},
+	    {"copy4k.cross", 0, 1, WAIT_POLL, OP_COPY, 1},
+	    {"copy4k.same_blockread", 0, 0, WAIT_BLOCK, OP_COPY, 1},
+	    {"copy4k.cross_blockread", 0, 1, WAIT_BLOCK, OP_COPY, 1},
+	    {"copy4k.cross_spin", 0, 1, WAIT_SPIN, OP_COPY, 1},
+	    {"copy4k.unpinned", -1, -1, WAIT_POLL, OP_COPY, 1},
+	    {"copy64k_around16.same", 0, 0, WAIT_POLL, OP_COPY, 16},
+	    {"copy64k_around16.cross", 0, 1, WAIT_POLL, OP_COPY, 16},
+	    {"copy64k_around16_first.same", 0, 0, WAIT_POLL, OP_COPY_FIRST, 16},
+	    {"copy64k_around16_first.cross", 0, 1, WAIT_POLL, OP_COPY_FIRST, 16},
+	    /* what a thread reading 64 KiB pays: every fault of it, or fault-around's one */
+	    {"copy4k.same", 0, 0, WAIT_POLL, OP_COPY, 1, 16},
+	    {"copy4k.cross", 0, 1, WAIT_POLL, OP_COPY, 1, 16},
+	    {"around16.same", 0, 0, WAIT_POLL, OP_COPY, 16, 16},
+	    {"around16.cross", 0, 1, WAIT_POLL, OP_COPY, 16, 16},
+	    {"around16_first.same", 0, 0, WAIT_POLL, OP_COPY_FIRST, 16, 16},
+	    {"around16_first.cross", 0, 1, WAIT_POLL, OP_COPY_FIRST, 16, 16},
+	    {"around16_yield.same", 0, 0, WAIT_POLL, OP_COPY_YIELD, 16, 16},
+	    {"zero4k.same", 0, 0, WAIT_POLL, OP_ZERO, 1},
+	    {"zero4k.cross", 0, 1, WAIT_POLL, OP_ZERO, 1},
 	};
 	unsigned long n = full ? 100000 : 20000;
 	size_t i;
@@ -236,12 +289,13 @@ static void faults(int ncpu, int full)
 		char key[96];
 		int ret;
 
-		snprintf(key, sizeof(key), "uffd.fault.%s", cfgs[i].name);
+		snprintf(key, sizeof(key), "uffd.%s.%s", cfgs[i].touch ? "block64k" : "fault",
+			 cfgs[i].name);
 		if ((cfgs[i].handler_cpu > 0 || cfgs[i].fault_cpu > 0) && ncpu < 2) {
 			skip("one CPU only", "%s", key);
 			continue;
 		}
-		ret = run_faults(&cfgs[i], n);
+		ret = run_faults(&cfgs[i], n, (full ? 10000 : 800) * 1000000ull);
 		if (ret)
 			skip(strerror(-ret), "%s", key);
 	}
@@ -330,8 +384,8 @@ static int run_fill(size_t region, size_t chunk, int nthreads, uint64_t budget_n
 		madvise(dst, region, MADV_DONTNEED);
 	}
 	if (!ret)
-		result("GB/s", rate[median_pass(rate, pass)], "uffd.fill.copy%s.t%d",
-		       size_name(chunk), nthreads);
+		result_rates("GB/s", rate, pass, "uffd.fill.copy%s.t%d", size_name(chunk),
+			     nthreads);
 	for (t = 0; t < nthreads; t++)
 		if (f[t].src)
 			munmap((void *)f[t].src, chunk);
@@ -388,7 +442,7 @@ static int run_fresh_copy(size_t region, int thp, enum copy_how how, uint64_t bu
 	munmap(src, HUGE);
 	if (ret)
 		return ret;
-	result("GB/s", rate[median_pass(rate, pass)], "fresh.%s.%s", name, thp ? "thp" : "4k");
+	result_rates("GB/s", rate, pass, "fresh.%s.%s", name, thp ? "thp" : "4k");
 	if (thp)
 		result("MiB", huge_kb / 1024.0, "fresh.%s.thp.anon_huge", name);
 	return 0;
@@ -454,8 +508,8 @@ static int run_move(size_t region, uint64_t budget_ns)
 		madvise(dst, region, MADV_DONTNEED);
 	}
 	if (!ret) {
-		result("GB/s", rate[median_pass(rate, pass)], "uffd.fill.move2m_staged.t1");
-		result("GB/s", move_only[median_pass(move_only, pass)], "uffd.fill.move2m_only.t1");
+		result_rates("GB/s", rate, pass, "uffd.fill.move2m_staged.t1");
+		result_rates("GB/s", move_only, pass, "uffd.fill.move2m_only.t1");
 		result("MiB", huge_kb / 1024.0, "uffd.fill.move2m.anon_huge");
 	}
 out:
