@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """zdtm: run the criu-lazy test programs through checkpoint/restore and check they survive.
 
-  zdtm.py run -t static/maps00 [--lazy-pages | --remote-lazy-pages | --nocr] [--iters N]
+  zdtm.py run -t static/maps00 [--lazy-pages | --remote-lazy-pages | --nocr] [--iters N] [--pre N]
   zdtm.py run -a [-T REGEX] [-x REGEX] [--list FILE] [--real]
   zdtm.py list [-a] [--real]
   zdtm.py selfcheck
@@ -345,8 +345,12 @@ class Run:
                     data = os.read(rfd, 1)
                     if data == b"\0":
                         return p
-                    raise TestFailed("%s exited (code %s) before it was ready" %
-                                     (action, p.poll()))
+                    try:
+                        rc = p.wait(timeout=5)
+                    except subprocess.TimeoutExpired:
+                        rc = "none: it closed the status fd without a byte"
+                    raise TestFailed("%s exited (code %s) before it was ready%s" %
+                                     (action, rc, self.first_error(imgdir)))
         finally:
             os.close(rfd)
 
@@ -482,6 +486,25 @@ class Run:
         if got != self.pid:
             raise TestFailed("restored root has pid %d, not %d" % (got, self.pid))
 
+    def pre_dumps(self, it, imgdir):
+        """--pre N: N pre-dumps, each on top of the previous; returns the dump's options."""
+        prev = None
+        for k in range(self.args.pre):
+            pdir = self.path("img-%d-pre%d" % (it, k))
+            os.makedirs(pdir)
+            extra = ["-t", str(self.pid), "--track-mem"]
+            if prev:
+                extra += ["--prev-images-dir", os.path.relpath(prev, pdir)]
+            self.run_criu("pre-dump", pdir, *extra)
+            if not alive(self.pid):
+                raise TestFailed("the tree is gone after pre-dump %d" % k)
+            if self.test.flags & {"transition", "real"}:
+                time.sleep(TRANSITION_RUN / 2)
+            prev = pdir
+        if prev is None:
+            return []
+        return ["--track-mem", "--prev-images-dir", os.path.relpath(prev, imgdir)]
+
     def cr_once(self, it):
         imgdir = self.path("img-%d" % it)
         os.makedirs(imgdir)
@@ -497,7 +520,7 @@ class Run:
             self.restore(imgdir, True)
             self.lazy_waits = [(dump, "dump --lazy-pages"), (lp, "lazy-pages")]
         else:
-            self.run_criu("dump", imgdir, "-t", str(self.pid))
+            self.run_criu("dump", imgdir, "-t", str(self.pid), *self.pre_dumps(it, imgdir))
             self.wait_gone(pids, "after dump")
             if self.mode == "lazy":
                 lp = self.start_criu("lazy-pages", imgdir, status=True)
@@ -670,14 +693,15 @@ def cmd_run(args):
     mode = mode_of(args)
     tests = select_tests(args)
     if tests is None:
-        log("zdtm: %s lists no test yet: nothing runs in %s mode" %
-            (os.path.relpath(args.list), mode))
+        log("zdtm: %s lists no test yet: nothing runs in %s mode%s" %
+            (os.path.relpath(args.list), mode, " with pre-dumps" if args.pre else ""))
         log("0 passed, 0 failed, 0 skipped")
         return 0
     if mode != "nocr" and not os.access(args.criu, os.X_OK):
         raise SystemExit("zdtm: %s is not built (run make)" % args.criu)
-    log("zdtm: %d test(s), mode %s%s" % (len(tests), mode,
-                                          ", %d iterations" % args.iters if args.iters > 1 else ""))
+    log("zdtm: %d test(s), mode %s%s%s" % (
+        len(tests), mode, ", %d iterations" % args.iters if args.iters > 1 else "",
+        ", %d pre-dumps each" % args.pre if args.pre else ""))
     return run_tests(tests, mode, args, args.criu)
 
 
@@ -708,6 +732,8 @@ def main():
         p.add_argument("--remote-lazy-pages", action="store_true",
                        help="post-copy: dump serves pages, lazy-pages fetches them")
         p.add_argument("--iters", type=int, default=1, help="C/R cycles per test")
+        p.add_argument("--pre", type=int, default=0,
+                       help="pre-dumps before each dump (incremental, --track-mem)")
         p.add_argument("--keep-img", action="store_true", help="keep images of passed tests")
         p.add_argument("--dump-root", default=DUMP_ROOT, help=argparse.SUPPRESS)
         p.add_argument("--criu", default=CRIU,
@@ -724,8 +750,10 @@ def main():
     set_subreaper()
     try:
         if args.cmd == "run":
-            if args.iters < 1:
-                raise SystemExit("zdtm: --iters must be at least 1")
+            if args.iters < 1 or args.pre < 0:
+                raise SystemExit("zdtm: --iters must be at least 1, --pre at least 0")
+            if args.pre and (args.nocr or args.remote_lazy_pages):
+                raise SystemExit("zdtm: --pre goes with plain or --lazy-pages runs")
             return cmd_run(args)
         if args.cmd == "list":
             return cmd_list(args)

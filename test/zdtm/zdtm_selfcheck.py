@@ -42,6 +42,7 @@ def cmd_selfcheck(args):
     args.pidfile_timeout = 2.0
     args.result_timeout = 2.0
     args.iters = 1
+    args.pre = 0
     args.keep_img = False
     args.explicit = True
     args.real = True
