@@ -29,6 +29,15 @@ REFERENCE = {
     "tcp.bulk.same": (5.5, "TCP loopback bulk"),
 }
 
+# the tool against CRIU 4.2 measured here and against its targets (DESIGN.md, Performance)
+TARGETS = [
+    ("lazy.resume.64m", "lazy restore, time to resume, 64 MiB", "—", 8.0),
+    ("lazy.resume.1024m", "lazy restore, time to resume, 1 GiB", "18–85 ms", 8.0),
+    ("lazy.resume.4096m", "lazy restore, time to resume, 4 GiB", "24–30 ms", 8.0),
+    ("lazy.allin.1024m", "local lazy, all pages in, 1 GiB (page cache warm)", "233–298 ms", 298.0),
+    ("plain.restore.1024m", "plain restore, 1 GiB", "420 ms", 250.0),
+]
+
 LOWER_IS_BETTER_UNITS = {"us", "ms", "s"}
 
 
@@ -110,12 +119,13 @@ def headline(rep):
         v = rep.get(key)
         unit = rep.units.get(key, "")
         if v is None:
-            rows.append([what, "—", fmt(ref), "—", "not measured"])
             continue
         ratio = v / ref
         worse = ratio > 1 if unit in LOWER_IS_BETTER_UNITS else ratio < 1
         rows.append([what, "%s %s" % (fmt(v), unit), fmt(ref), "%.2fx" % ratio,
                      "worse" if worse and abs(ratio - 1) > 0.1 else "ok"])
+    if not rows:
+        return
     rep.out("## Against the floor recorded in DESIGN.md")
     rep.out()
     rep.out("Ratio = this run / DESIGN.md's floor. For latencies a ratio above 1 is slower; for "
@@ -132,6 +142,25 @@ def ordered(pattern, vals):
         if m and m.group(1) not in seen:
             seen.append(m.group(1))
     return seen
+
+
+def targets(rep):
+    rows = []
+    for key, what, criu, target in TARGETS:
+        v = rep.get(key)
+        if v is None:
+            continue
+        rows.append([what, "%s ms" % fmt(v), criu, "≤ %s ms" % fmt(target),
+                     "meets" if v <= target else "misses (%.1fx)" % (v / target)])
+    other = [k for k in rep.vals if k.startswith(("lazy.", "plain.")) and k not in rep.used]
+    if not rows and not other:
+        return
+    rep.out("## The tool: lazy and plain restore (bench/lazy-restore.sh)")
+    rep.out()
+    if rows:
+        rep.table(["figure", "this run", "CRIU 4.2 here", "target", ""], rows)
+    if other:
+        rep.table(["figure", "value", "unit"], [[k, fmt(rep.get(k)), rep.units[k]] for k in other])
 
 
 def faults(rep):
@@ -248,6 +277,7 @@ def main():
         rep.out("- %s" % c)
     rep.out()
     headline(rep)
+    targets(rep)
     faults(rep)
     fills(rep)
     zstd(rep)

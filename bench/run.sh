@@ -7,7 +7,7 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=$root/build/bench
 out=$root/bench/out
-default_set="uffd-floor zstd-floor fill-floor tcp-floor"
+default_set="uffd-floor zstd-floor fill-floor tcp-floor lazy-restore"
 set_=${BENCH_ONLY:-$default_set}
 if [ "${BENCH_FULL:-0}" != 0 ]; then
 	limit=900
@@ -30,14 +30,16 @@ rm -f "$out"/*.txt "$out"/*.err
 
 failed=0
 for b in $set_; do
-	if [ ! -x "$bin/$b" ]; then
-		echo "bench: $bin/$b is not built (run make first)" >&2
+	exe=$bin/$b
+	[ -x "$root/bench/$b.sh" ] && exe=$root/bench/$b.sh
+	if [ ! -x "$exe" ]; then
+		echo "bench: $exe is not built (run make first)" >&2
 		failed=1
 		continue
 	fi
 	echo "bench: running $b (at most ${limit}s)" >&2
 	start=$(date +%s%N)
-	timeout --kill-after=5 "$limit" "$bin/$b" >"$out/$b.txt" 2>"$out/$b.err"
+	timeout --kill-after=5 "$limit" "$exe" >"$out/$b.txt" 2>"$out/$b.err"
 	rc=$?
 	end=$(date +%s%N)
 	echo "# $b exit $rc in $(((end - start) / 1000000)) ms" >>"$out/$b.txt"
