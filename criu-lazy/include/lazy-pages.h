@@ -74,6 +74,13 @@ struct lp_local {
 };
 int lp_open_local(void *arg, pid_t pid, const struct lp_src_ops **ops, void **priv);
 
+/* The working set (lazy-order.img in dirfd): prefetch the pages it names first; if there is none,
+ * record this restore's faults for lp_order_save to write. Call before adding tasks. 0 or -errno.
+ */
+int lp_order_load(struct lp_daemon *d, int dirfd);
+/* After a successful lp_run. Failing to write is worth a warning, not an error. */
+int lp_order_save(struct lp_daemon *d);
+
 /* No more tasks will come: once every page is in, lp_run returns. */
 void lp_tasks_done(struct lp_daemon *d);
 

@@ -154,6 +154,8 @@ static int on_uffd(struct ev_fd *e)
 		if (moved) {
 			for (i = 0; i < (ssize_t)t->nr_ext; i++)
 				t->ext[i].queued = 0;
+			/* extent indices change: the rest goes by address */
+			t->nr_order = 0;
 		}
 		for (i = 0; i < n && !t->dead; i++) {
 			t->d->st.events[msgs[i].event & 7]++;
@@ -190,6 +192,7 @@ static void task_free(struct lp_task *t)
 	src_put(t->src);
 	pthread_mutex_destroy(&t->lock);
 	free(t->ext);
+	free(t->order);
 	free(t->pending);
 	free(t);
 }
@@ -238,7 +241,9 @@ int lp_add_task(struct lp_daemon *d, pid_t pid, int uffd, const struct lp_range 
 					  : strerror(-ret));
 		goto err;
 	}
-	ret = task_link(d, t);
+	ret = lp_order_apply(d, t);
+	if (!ret)
+		ret = task_link(d, t);
 	if (ret)
 		goto err;
 	pr_info("%d: %llu lazy pages in %zu extents\n", pid, (unsigned long long)t->missing,
@@ -358,6 +363,7 @@ int lp_create(struct lp_daemon **pd, const struct lp_config *cfg)
 	pthread_mutex_init(&d->qlock, NULL);
 	pthread_cond_init(&d->qcond, NULL);
 	d->done_ev.fd = -1;
+	d->order_dirfd = -1;
 	d->nr_workers = cfg->nr_workers;
 	if (d->nr_workers == 0)
 		d->nr_workers =
@@ -402,6 +408,7 @@ void lp_free(struct lp_daemon *d)
 		task_free(t);
 	}
 	ev_free(d->loop);
+	lp_order_free(d);
 	free(d->buf);
 	free(d->lat);
 	free((void *)d->read_since);

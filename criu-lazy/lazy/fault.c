@@ -132,6 +132,8 @@ static int serve(struct lp_task *t, uint64_t addr)
 	if (!ext_test(e, pg))
 		return serve_zero(t, addr);
 
+	lp_order_note(d, t,
+		      t->src->ops->entry(t->src->priv, e->ent)->vaddr + (uint64_t)pg * LP_PAGE);
 	lp_read_begin(d, 0);
 	ret = t->src->ops->read_frame(t->src->priv, e->ent, d->buf);
 	lp_read_end(d, 0);

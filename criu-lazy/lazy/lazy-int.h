@@ -54,8 +54,10 @@ struct lp_task {
 	struct lp_ext *ext;   /* sorted by addr, not overlapping */
 	size_t nr_ext, cap_ext;
 	uint64_t missing;
-	size_t cursor;	   /* prefetch: next extent to look at */
-	int inflight;	   /* jobs the workers hold */
+	size_t cursor; /* prefetch: next extent to look at */
+	int inflight;  /* jobs the workers hold */
+	size_t *order; /* extents of the recorded working set, in order */
+	size_t nr_order, order_cursor;
 	uint64_t *pending; /* faults to retry after -EAGAIN */
 	int nr_pending, cap_pending;
 };
@@ -82,6 +84,17 @@ struct lp_job {
 
 struct lp_conn;
 
+struct lp_order {
+	uint32_t pid;
+	uint32_t nr;
+	uint64_t *vaddr;
+};
+
+struct lp_rec {
+	uint32_t pid;
+	uint64_t vaddr;
+};
+
 struct lp_daemon {
 	struct lp_config cfg;
 	struct lp_conn *conn; /* the restorer's socket, when listening */
@@ -102,6 +115,13 @@ struct lp_daemon {
 	_Atomic uint64_t *read_since;
 	pthread_t watchdog;
 	int watchdog_on;
+	/* working set: the one loaded, the one being recorded */
+	int order_dirfd; /* -1: neither */
+	int order_loaded;
+	struct lp_order *orders;
+	int nr_orders;
+	struct lp_rec *rec;
+	size_t nr_rec, cap_rec;
 	/* statistics */
 	struct lp_stats st;
 	uint32_t *lat;
@@ -131,6 +151,11 @@ void lp_read_end(struct lp_daemon *d, int reader);
 
 /* conn.c */
 void lp_conn_free(struct lp_conn *c);
+
+/* order.c */
+int lp_order_apply(struct lp_daemon *d, struct lp_task *t);
+void lp_order_note(struct lp_daemon *d, struct lp_task *t, uint64_t img_vaddr);
+void lp_order_free(struct lp_daemon *d);
 
 /* fault.c */
 int handle_pagefault(struct lp_task *t, const struct uffd_msg *m);

@@ -132,6 +132,9 @@ int cmd_lazy_pages(const struct crl_opts *o)
 		pr_errno(ret, "cannot start the daemon");
 		goto out_close;
 	}
+	ret = lp_order_load(d, dirfd);
+	if (ret)
+		goto out_free;
 	ret = lp_listen(d, o->work_dir, lp_open_local, &local);
 	if (ret)
 		goto out_free;
@@ -145,6 +148,8 @@ int cmd_lazy_pages(const struct crl_opts *o)
 	say_ready(ready_fd);
 
 	ret = lp_run(d);
+	if (!ret)
+		lp_order_save(d);
 	lp_print_stats(d);
 	if (ret)
 		pr_errno(ret, "lazy pages failed");

@@ -212,38 +212,53 @@ static int on_done(struct ev_fd *e)
 	return 0;
 }
 
-/* Up to LP_JOB_ITEMS extents of t, from its cursor on (wrapping once). */
+/* Adds extent i of t to j if it still needs work. 1 when j is full (i was not added), else 0. */
+static int add_item(struct lp_task *t, struct lp_job *j, size_t i, unsigned int *pages)
+{
+	struct lp_ext *e = &t->ext[i];
+	struct lp_item *it;
+	unsigned int pg;
+
+	if (!e->missing || e->queued)
+		return 0;
+	if (j->nr == LP_JOB_ITEMS || (j->nr && *pages + e->nr > LP_JOB_PAGES))
+		return 1;
+	it = &j->it[j->nr++];
+	it->idx = i;
+	it->base = e->addr - (uint64_t)e->pg0 * LP_PAGE;
+	it->ent = e->ent;
+	it->pg0 = e->pg0;
+	it->nr = e->nr;
+	memset(it->want, 0, sizeof(it->want));
+	memset(it->done, 0, sizeof(it->done));
+	for (pg = e->pg0; pg < (unsigned int)e->pg0 + e->nr; pg++)
+		if (ext_test(e, pg))
+			set_bit64(it->want, pg);
+	e->queued = 1;
+	*pages += e->nr;
+	return 0;
+}
+
+/* Up to LP_JOB_ITEMS extents of t: the recorded working set first, then by address from the
+ * cursor on (wrapping once). */
 static int build_job(struct lp_task *t, struct lp_job *j)
 {
 	size_t n = t->nr_ext, scanned, i;
 	unsigned int pages = 0;
 
 	j->nr = 0;
+	while (t->order_cursor < t->nr_order) {
+		if (add_item(t, j, t->order[t->order_cursor], &pages))
+			return j->nr;
+		t->order_cursor++;
+	}
+	if (j->nr)
+		return j->nr;
 	if (t->cursor >= n)
 		t->cursor = 0;
-	for (scanned = 0, i = t->cursor; scanned < n; scanned++, i = (i + 1) % n) {
-		struct lp_ext *e = &t->ext[i];
-		struct lp_item *it;
-		unsigned int pg;
-
-		if (!e->missing || e->queued)
-			continue;
-		if (j->nr == LP_JOB_ITEMS || (j->nr && pages + e->nr > LP_JOB_PAGES))
+	for (scanned = 0, i = t->cursor; scanned < n; scanned++, i = (i + 1) % n)
+		if (add_item(t, j, i, &pages))
 			break;
-		it = &j->it[j->nr++];
-		it->idx = i;
-		it->base = e->addr - (uint64_t)e->pg0 * LP_PAGE;
-		it->ent = e->ent;
-		it->pg0 = e->pg0;
-		it->nr = e->nr;
-		memset(it->want, 0, sizeof(it->want));
-		memset(it->done, 0, sizeof(it->done));
-		for (pg = e->pg0; pg < (unsigned int)e->pg0 + e->nr; pg++)
-			if (ext_test(e, pg))
-				set_bit64(it->want, pg);
-		e->queued = 1;
-		pages += e->nr;
-	}
 	t->cursor = i;
 	return j->nr;
 }

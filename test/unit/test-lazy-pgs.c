@@ -352,11 +352,106 @@ static void test_fault_latency(void)
 	latency(16);
 }
 
+/* A source that notes which entries are read, in order, around the real one. */
+struct spy {
+	const struct lp_src_ops *ops;
+	void *priv;
+	size_t log[4096];
+	int n;
+};
+
+static struct spy spy;
+
+static size_t spy_nr(void *p)
+{
+	return spy.ops->nr_entries(p);
+}
+
+static const struct pgs_entry *spy_entry(void *p, size_t i)
+{
+	return spy.ops->entry(p, i);
+}
+
+static int spy_read(void *p, size_t i, void *dst)
+{
+	int k = __atomic_fetch_add(&spy.n, 1, __ATOMIC_RELAXED);
+
+	if (k < 4096)
+		spy.log[k] = i;
+	return spy.ops->read_frame(p, i, dst);
+}
+
+static void spy_close(void *p)
+{
+	spy.ops->close(p);
+}
+
+static const struct lp_src_ops spy_ops = {spy_nr, spy_entry, spy_read, spy_close};
+
+/* Restore 1 records the pages faulted on (900, 500, 700 first); restore 2 of the same images
+ * prefetches those frames before any other. */
+static void test_working_set_order(void)
+{
+	static const size_t first[] = {900, 500, 700};
+	struct lp_config cfg = {.nr_workers = -1};
+	struct lp_range r;
+	struct pgs_ctx *ctx = NULL;
+	struct timespec ts;
+	struct fx f;
+	size_t k;
+	int round;
+
+	fx_init(&f, 1024, 16, 0);
+	UT_OK(pgs_open_local(&ctx, f.dfd, "100", uuid));
+	r.start = (uint64_t)f.map;
+	r.end = r.start + f.npages * PG;
+	for (round = 0; round < 2; round++) {
+		memset(&spy, 0, sizeof(spy));
+		memcpy(f.map, f.want, 16 * PG); /* the eager pages, as restore writes them */
+		UT_OK(lp_create(&f.d, &cfg));
+		UT_OK(lp_order_load(f.d, f.dfd));
+		UT_OK(lp_open_local(&f.local, 100, &spy.ops, &spy.priv));
+		UT_OK(lp_add_task(f.d, getpid(), reg_self(f.map, f.npages * PG), &r, 1, &spy_ops,
+				  spy.priv));
+		lp_tasks_done(f.d);
+		UT_OK(-pthread_create(&f.thr, NULL, run, &f));
+		if (round == 0) {
+			for (k = 0; k < 3; k++)
+				UT_EQ(f.map[first[k] * PG], f.want[first[k] * PG]);
+			check_all(&f);
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 30;
+		if (pthread_timedjoin_np(f.thr, NULL, &ts))
+			UT_FAIL("the daemon did not finish within 30 s");
+		UT_OK(f.ret);
+		UT_OK(lp_order_save(f.d));
+		lp_free(f.d);
+		check_all(&f);
+		if (round == 0)
+			UT_OK(faccessat(f.dfd, "lazy-order.img", R_OK, 0));
+		munmap(f.map, f.npages * PG);
+		UT_ASSERT(mmap(f.map, f.npages * PG, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == f.map);
+		cfg.nr_workers = 1;
+	}
+	/* round 2: prefetch only, one worker: the first frames read are the working set's */
+	UT_GE(spy.n, 3);
+	for (k = 0; k < 3; k++) {
+		long i = pgs_find(ctx, (uint64_t)f.map + first[k] * PG);
+
+		UT_EQ(spy.log[k], i);
+	}
+	pgs_close(ctx);
+	fx_free(&f);
+}
+
 static const struct unit_test tests[] = {
     {"faults from images", test_faults_from_images, UNIT_F_UFFD},
     {"prefetch from images", test_prefetch_from_images, UNIT_F_UFFD},
     {"damaged frame: killed, never zero", test_damaged_frame, UNIT_F_UFFD},
     {"fault latency on zstd frames", test_fault_latency, UNIT_F_UFFD},
+    {"working set recorded, then prefetched first", test_working_set_order, UNIT_F_UFFD},
 };
 
 UNIT_MAIN(tests)
