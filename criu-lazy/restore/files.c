@@ -23,19 +23,69 @@
 #define F_SETPIPE_SZ 1031
 #endif
 
+/* A file that was open but unlinked: created again at its path with the contents the dump kept,
+ * opened, and unlinked again, so the task sees "PATH (deleted)" as before. */
+static int open_unlinked(const FileEntry *fe, int flags)
+{
+	const RegFileEntry *r = fe->reg;
+	size_t done = 0;
+	int wfd, fd, err;
+
+	if (!r->has_data) {
+		pr_err("file %u (%s): unlinked, and the dump kept no contents\n", fe->id, r->path);
+		return -EOPNOTSUPP;
+	}
+	wfd = open(r->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+		   r->has_mode ? r->mode & 07777 : 0600);
+	if (wfd < 0) {
+		err = -errno;
+		pr_perror("file %u: cannot create unlinked file %s again", fe->id, r->path);
+		return err;
+	}
+	while (done < r->data.len) {
+		ssize_t n = write(wfd, r->data.data + done, r->data.len - done);
+
+		if (n <= 0) {
+			err = n < 0 ? -errno : -EIO;
+			pr_errno(err, "file %u: cannot write unlinked file %s", fe->id, r->path);
+			goto fail;
+		}
+		done += n;
+	}
+	if (r->has_size && ftruncate(wfd, r->size) < 0) {
+		err = -errno;
+		pr_perror("file %u: cannot size unlinked file %s", fe->id, r->path);
+		goto fail;
+	}
+	fd = open(r->path, flags);
+	if (fd < 0) {
+		err = -errno;
+		pr_perror("file %u: cannot open %s", fe->id, r->path);
+		goto fail;
+	}
+	unlink(r->path);
+	close(wfd);
+	return fd;
+fail:
+	unlink(r->path);
+	close(wfd);
+	return err;
+}
+
 static int open_reg(const FileEntry *fe)
 {
 	const RegFileEntry *r = fe->reg;
 	int flags = (r->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)) | O_CLOEXEC;
 	int fd;
 
-	if (r->has_unlinked && r->unlinked) {
-		pr_err("file %u (%s): unlinked files are not restored yet\n", fe->id, r->path);
-		return -EOPNOTSUPP;
-	}
 	if (fe->type == FD_TYPE__FD_DIR)
 		flags |= O_DIRECTORY;
-	fd = open(r->path, flags);
+	if (r->has_unlinked && r->unlinked)
+		fd = open_unlinked(fe, flags);
+	else
+		fd = open(r->path, flags);
+	if (fd < 0 && r->has_unlinked && r->unlinked)
+		return fd;
 	if (fd < 0) {
 		int err = -errno;
 
@@ -159,6 +209,57 @@ static int open_pipe(struct rst_tree *t, size_t idx)
 	return ret;
 }
 
+/* A FIFO on the file system: a read-write opening first, so that opening either end never
+ * blocks, and through which the buffered data goes back, once per FIFO. */
+static int open_fifo(struct rst_tree *t, size_t idx)
+{
+	const FileEntry *fe = t->files[idx];
+	const PipeEntry *p = fe->pipe;
+	int tmp, fd, ret = 0;
+	bool first = true;
+	size_t i;
+
+	if (!p->path) {
+		pr_err("file %u: FIFO without a path\n", fe->id);
+		return -EBADMSG;
+	}
+	tmp = open(p->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (tmp < 0) {
+		ret = -errno;
+		pr_perror("file %u: cannot open FIFO %s", fe->id, p->path);
+		return ret;
+	}
+	for (i = 0; i < t->nr_files; i++) {
+		const FileEntry *o = t->files[i];
+
+		if (i != idx && o->type == FD_TYPE__FD_FIFO && o->pipe->pipe_id == p->pipe_id &&
+		    t->file_fds[i] >= 0)
+			first = false;
+	}
+	for (i = 0; first && i < t->nr_files; i++) {
+		const FileEntry *o = t->files[i];
+
+		if (o->type == FD_TYPE__FD_FIFO && o->pipe->pipe_id == p->pipe_id &&
+		    o->pipe->data.len) {
+			ret = fill_pipe(o, tmp);
+			break;
+		}
+	}
+	if (ret) {
+		close(tmp);
+		return ret;
+	}
+	fd = open(p->path, (p->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		pr_perror("file %u: cannot open FIFO %s", fe->id, p->path);
+	} else if (!(p->flags & O_NONBLOCK)) {
+		fcntl(fd, F_SETFL, p->flags & ~O_NONBLOCK & ~O_ACCMODE);
+	}
+	close(tmp);
+	return fd < 0 ? ret : fd;
+}
+
 /* The restorer-side fd of files[idx], opened on first use. */
 static int get_file(struct rst_tree *t, size_t idx)
 {
@@ -179,6 +280,9 @@ static int get_file(struct rst_tree *t, size_t idx)
 	case FD_TYPE__FD_PIPE:
 		fd = open_pipe(t, idx);
 		return fd < 0 ? fd : t->file_fds[idx];
+	case FD_TYPE__FD_FIFO:
+		fd = open_fifo(t, idx);
+		break;
 	default:
 		pr_err("file %u: files of type %d are not restored yet\n", fe->id, fe->type);
 		return -EOPNOTSUPP;
@@ -293,6 +397,7 @@ static int place_fds(struct rst_tree *t, struct rst_task *tk, int *cur)
 		int target = tk->fds[i]->fd;
 		int cloexec = (tk->fds[i]->fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0;
 
+		pr_debug("%d: fd %d arrived as %d\n", tk->pid, target, cur[i]);
 		if (cur[i] == target) {
 			batch_add(&b, "fcntl(F_SETFD)", __NR_fcntl, target, F_SETFD,
 				  tk->fds[i]->fd_flags & FD_CLOEXEC, 0, 0, 0);

@@ -2,8 +2,12 @@
  * the kernel would), the gadget unmapped by the last injected syscall, its own signal mask, its
  * affinity back, detach. */
 #include <elf.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
@@ -53,27 +57,31 @@ static void image_regs(const UserX86RegsEntry *e, struct user_regs_struct *r)
 
 /* The thread was stopped inside a syscall: go back to its syscall instruction as the kernel's
  * signal path would have, since we leave through a syscall of our own (orig_ax -1 keeps the
- * kernel from applying its own restart logic on top). A restart block (nanosleep's remaining
- * time...) lived in the kernel and is gone: that call returns EINTR. */
-static void restart_syscall(pid_t tid, struct user_regs_struct *r)
+ * kernel from applying its own restart logic on top). A restart block (the rest of a nanosleep,
+ * poll or futex timeout) lived in the kernel and is gone: the call is made again with its
+ * original arguments, which are still in the registers, so an absolute timeout ends on time and
+ * a relative one may last longer, never shorter (a timeout is a lower bound); returning EINTR
+ * instead would break every caller that does not expect a signal there.
+ * Returns true when the thread is to re-enter a syscall. */
+static bool restart_syscall(pid_t tid, struct user_regs_struct *r)
 {
+	bool again = false;
+
 	if ((long)r->orig_rax >= 0) {
 		switch ((long)r->rax) {
 		case -ERESTARTSYS:
 		case -ERESTARTNOINTR:
 		case -ERESTARTNOHAND:
+		case -ERESTART_RESTARTBLOCK:
 			r->rax = r->orig_rax;
 			r->rip -= 2;
+			again = true;
 			pr_debug("%d: restarting syscall %ld\n", tid, (long)r->orig_rax);
-			break;
-		case -ERESTART_RESTARTBLOCK:
-			pr_info("%d: interrupted syscall %ld returns EINTR\n", tid,
-				(long)r->orig_rax);
-			r->rax = -EINTR;
 			break;
 		}
 	}
 	r->orig_rax = -1;
+	return again;
 }
 
 static int set_xstate(pid_t tid, const ProtobufCBinaryData *x)
@@ -99,7 +107,7 @@ static int finish_thread(struct rst_tree *t, struct rst_thread *th, int unmap_ga
 
 	(void)t;
 	image_regs(th->tc->regs, &r);
-	restart_syscall(th->tid, &r);
+	th->restarting = restart_syscall(th->tid, &r) ? (long)r.rax : -1;
 	if (th->tc->has_xsave) {
 		ret = set_xstate(th->tid, &th->tc->xsave);
 		if (ret)
@@ -130,6 +138,66 @@ int rst_finish_task(struct rst_tree *t, struct rst_task *tk)
 			return ret;
 	}
 	return 0;
+}
+
+/* Whether tid is asleep in syscall nr (or anywhere but running user code: it got past it). */
+static bool in_syscall(pid_t pid, pid_t tid, long nr)
+{
+	char path[64], buf[64];
+	long got;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = 0;
+	if (!strncmp(buf, "running", 7))
+		return false;
+	got = strtol(buf, NULL, 10);
+	(void)nr; /* in it, or in a later one: either way past the point of danger */
+	return got != -1;
+}
+
+/* Threads that re-enter an interrupted syscall do so before the tree is declared restored: a
+ * thread in sigsuspend must be back in it before anyone sends the signal it waits for, or the
+ * signal goes to a sibling thread (bounded: a call that returns at once never shows). */
+void rst_settle(struct rst_tree *t)
+{
+	struct timespec ts = {0, 200000};
+	struct rst_task *tk;
+	int i;
+
+	for (i = 0; i < 250; i++) {
+		bool waiting = false;
+
+		rst_for_each_task(t, tk)
+		{
+			size_t j;
+
+			if (tk->zombie)
+				continue;
+			for (j = 0; j < tk->nr_threads; j++) {
+				struct rst_thread *th = &tk->threads[j];
+
+				if (th->restarting < 0)
+					continue;
+				if (in_syscall(tk->pid, th->tid, th->restarting))
+					th->restarting = -1;
+				else
+					waiting = true;
+			}
+		}
+		if (!waiting)
+			return;
+		nanosleep(&ts, NULL);
+	}
+	pr_debug("some restarted syscalls did not block within 50 ms\n");
 }
 
 int rst_detach_task(struct rst_tree *t, struct rst_task *tk)

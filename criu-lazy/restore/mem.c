@@ -251,6 +251,12 @@ static bool vma_private(const VmaEntry *v)
 	return !(v->status & (VMA_STATUS__VMA_FILE_SHARED | VMA_STATUS__VMA_ANON_SHARED));
 }
 
+/* Mapped writable while pages are written, then mprotect()ed to what the task had. */
+static bool vma_written(const VmaEntry *v)
+{
+	return vma_private(v) || (v->status & VMA_STATUS__VMA_ANON_SHARED);
+}
+
 static int check_vma_kind(struct rst_task *tk, const VmaEntry *v)
 {
 	static const struct {
@@ -351,6 +357,9 @@ static int open_mapped_files(struct rst_tree *t, struct rst_task *tk, struct rst
 
 			if (!vma_mappable(v))
 				continue;
+			ret = check_vma_kind(tk, v);
+			if (ret)
+				goto out;
 			path = shm_path(t, tk, v, buf, sizeof(buf), &ret);
 			if (ret)
 				goto out;
@@ -426,7 +435,7 @@ static int map_vmas(struct rst_tree *t, struct rst_task *tk, struct rst_batch *b
 		ret = check_vma_kind(tk, v);
 		if (ret)
 			return ret;
-		if (vma_private(v))
+		if (vma_written(v))
 			prot |= PROT_WRITE;
 		flags |= vma_private(v) ? MAP_PRIVATE : MAP_SHARED;
 		flags |= v->flags & (MAP_GROWSDOWN | MAP_NORESERVE);
@@ -484,7 +493,7 @@ static int finish_mm(struct rst_task *tk, struct rst_batch *b, long exe_fd, long
 	for (i = 0; i < mm->n_vmas; i++) {
 		VmaEntry *v = mm->vmas[i];
 
-		if (!vma_mappable(v) || !vma_private(v) || (v->prot & PROT_WRITE))
+		if (!vma_mappable(v) || !vma_written(v) || (v->prot & PROT_WRITE))
 			continue;
 		batch_add(b, "mprotect", __NR_mprotect, v->start, v->end - v->start, v->prot, 0, 0,
 			  0);

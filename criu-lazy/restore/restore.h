@@ -29,7 +29,8 @@ struct rst_thread {
 	pid_t tid;
 	ThreadCoreEntry *tc;
 	struct inj_ctx *inj;
-	bool seen; /* exists and is traced by us */
+	bool seen;	 /* exists and is traced by us */
+	long restarting; /* the syscall it re-enters when resumed, or -1 */
 };
 
 struct rst_task {
@@ -149,5 +150,6 @@ int rst_restore_seccomp(struct rst_tree *t, struct rst_task *tk, struct rst_thre
 /* ---- finish.c ---- */
 int rst_finish_task(struct rst_tree *t, struct rst_task *tk);
 int rst_detach_task(struct rst_tree *t, struct rst_task *tk);
+void rst_settle(struct rst_tree *t);
 
 #endif

@@ -93,6 +93,34 @@ static int attach_new(struct rst_task *tk, struct rst_tree *t)
 	return ret;
 }
 
+/* A pid can stay taken for a moment after its process died: a zombie waiting for its reaper,
+ * a group leader waiting for its threads. Worth another try (after a short sleep) while that
+ * lasts, up to about a second; not when a live process has it. */
+static bool pid_freeing(pid_t pid, int *tries)
+{
+	struct timespec ts = {0, 10000000};
+	char path[64], buf[256], *p;
+	ssize_t n;
+	int fd;
+
+	if (++*tries > 100)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 0) {
+			buf[n] = 0;
+			p = strrchr(buf, ')');
+			if (p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X')
+				return false;
+		}
+	}
+	nanosleep(&ts, NULL);
+	return true;
+}
+
 static int pid_taken_err(pid_t pid, const char *what)
 {
 	pr_err("%s %d is taken on this machine: cannot restore it with the same id\n", what, pid);
@@ -111,10 +139,15 @@ static int create_root(struct rst_tree *t, struct rst_task *tk)
 	char go = 0;
 	long pid;
 
+	int tries = 0;
+
 	fflush(NULL);
+again:
 	pid = syscall(SYS_clone3, &a, sizeof(a));
 	if (pid < 0) {
 		ret = -errno;
+		if (ret == -EEXIST && pid_freeing(tk->pid, &tries))
+			goto again;
 		if (ret == -EEXIST)
 			return pid_taken_err(tk->pid, "pid");
 		pr_perror("clone3 with pid %d", tk->pid);
@@ -173,16 +206,19 @@ static int inject_clone(struct rst_tree *t, struct inj_ctx *parent, pid_t id, ui
 		},
 	    .set_tid = id,
 	};
-	int status, ret;
+	int status, ret, tries = 0;
 	long res;
 
 	(void)t;
 	ret = inj_write(parent, scratch, &arg, sizeof(arg));
 	if (ret)
 		return ret;
+again:
 	ret = rst_syscall(parent, &res, __NR_clone3, scratch, sizeof(arg.a), 0, 0, 0, 0);
 	if (ret)
 		return ret;
+	if (res == -EEXIST && pid_freeing(id, &tries))
+		goto again;
 	if (res == -EEXIST)
 		return pid_taken_err(id, what);
 	if (res < 0) {
