@@ -22,6 +22,9 @@ struct pm_sum {
 	uint64_t frames, stored, frames_end;
 	uint64_t last_off, prev_end, overlaps;
 	bool any_frame;
+	/* what the head promises, when the writer recorded it */
+	bool has_nr_entries, has_pages_size;
+	uint64_t nr_entries, pages_size;
 };
 
 struct render {
@@ -96,6 +99,10 @@ static int pm_add(struct render *r, const ProtobufCMessage *m, size_t rec_off)
 		const PagemapHead *h = (const PagemapHead *)m;
 
 		s->page_size = h->page_size;
+		s->has_nr_entries = h->has_nr_entries;
+		s->nr_entries = h->nr_entries;
+		s->has_pages_size = h->has_pages_size;
+		s->pages_size = h->pages_size;
 		if (!h->page_size || (h->page_size & (h->page_size - 1)))
 			return fail(r, rec_off, -EBADMSG, "pagemap head: bad page size %u",
 				    h->page_size);
@@ -104,6 +111,10 @@ static int pm_add(struct render *r, const ProtobufCMessage *m, size_t rec_off)
 	const PagemapEntry *e = (const PagemapEntry *)m;
 	uint64_t bytes = (uint64_t)e->nr_pages * s->page_size;
 
+	if (s->has_nr_entries && s->entries == s->nr_entries)
+		return fail(r, rec_off, -EBADMSG,
+			    "more entries than the %llu the head announces (grown index)",
+			    (unsigned long long)s->nr_entries);
 	s->entries++;
 	if (e->vaddr < s->prev_end)
 		s->overlaps++;
@@ -148,7 +159,7 @@ static long long pages_file_size(int dirfd, const char *name, char *pname, size_
 	return st.st_size;
 }
 
-static int pm_summary(struct render *r, int dirfd)
+static int pm_summary(struct render *r, int dirfd, size_t end_off)
 {
 	struct pm_sum *s = &r->pm;
 	uint64_t raw = s->present * s->page_size;
@@ -156,6 +167,18 @@ static int pm_summary(struct render *r, int dirfd)
 	char pname[300] = "", a[32], b[32];
 	long long psize = pages_file_size(dirfd, r->name, pname, sizeof(pname));
 
+	if (s->has_nr_entries && s->entries != s->nr_entries)
+		return fail(
+		    r, end_off, -EBADMSG,
+		    "the index ends after %llu of the %llu entries its head announces (cut)",
+		    (unsigned long long)s->entries, (unsigned long long)s->nr_entries);
+	if (s->has_pages_size && s->frames_end > s->pages_size)
+		return fail(r, IMG_HDR_SIZE, -EBADMSG,
+			    "frames run to byte %llu, past the pages file size in the head (%llu)",
+			    (unsigned long long)s->frames_end, (unsigned long long)s->pages_size);
+	if (s->has_pages_size && psize >= 0 && (uint64_t)psize != s->pages_size)
+		return fail(r, IMG_HDR_SIZE, -EBADMSG, "%s is %lld bytes, the head says %llu",
+			    pname, psize, (unsigned long long)s->pages_size);
 	if (psize >= 0 && s->frames_end > (uint64_t)psize)
 		return fail(r, 0, -EBADMSG,
 			    "frames run to byte %llu, past the end of %s (%lld bytes)",
@@ -318,7 +341,7 @@ static int records(struct render *r, struct img_file *f, int dirfd)
 	else if (!r->nrec)
 		sbuf_printf(r->out, "(no records)\n");
 	if (r->type == IMG_PAGEMAP)
-		ret = pm_summary(r, dirfd);
+		ret = pm_summary(r, dirfd, f->off);
 	else if (mm)
 		mm_summary(r, (const MmEntry *)mm);
 out:

@@ -776,6 +776,127 @@ static void test_show_file_errors(void)
 	unit_rmdir(dir);
 }
 
+/* ---- the page store's own writer ---- */
+
+/* Cuts the last byte off name in dirfd. */
+static int truncateat_pages(int dirfd, const char *name)
+{
+	struct stat st;
+	int fd = openat(dirfd, name, O_WRONLY);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) || ftruncate(fd, st.st_size - 1)) {
+		close(fd);
+		return -errno;
+	}
+	close(fd);
+	return 0;
+}
+
+#define PG PGS_PAGE_SIZE
+
+/* Writes pagemap-ID.img/pages-ID.img with pgs_writer: heap-like eager pages with a run of zero
+ * pages inside, lazy heap-like pages, lazy random (incompressible) pages, and parent pages. */
+static void write_pagestore(int dirfd, const char *id, struct pgs_stats *st, uint64_t *lazy)
+{
+	struct pgs_writer_opts wo = {
+	    .level = 1, .frame_pages = 16, .uuid = uuid, .owner = "pid 200"};
+	struct pgs_writer *w;
+	uint8_t *buf = unit_xmalloc(64 * PG);
+
+	UT_OK(pgs_writer_open(&w, dirfd, id, &wo));
+	unit_fill_heaplike(buf, 64 * PG, 1);
+	memset(buf + 20 * PG, 0, 8 * PG);
+	UT_OK(pgs_writer_add(w, 0x10000000, 64, buf, 0));
+	unit_fill_heaplike(buf, 48 * PG, 2);
+	UT_OK(pgs_writer_add(w, 0x20000000, 48, buf, PGS_PE_LAZY));
+	unit_fill_random(buf, 16 * PG, 3);
+	UT_OK(pgs_writer_add(w, 0x20100000, 16, buf, PGS_PE_LAZY));
+	UT_OK(pgs_writer_add_parent(w, 0x30000000, 32, PGS_PE_LAZY));
+	UT_OK(pgs_writer_commit(w, st));
+	pgs_writer_free(w);
+	free(buf);
+	*lazy = 48 + 16 + 32;
+}
+
+static void test_pagestore_images(void)
+{
+	char dir[256], want[512], *t;
+	int dirfd = unit_mkdtemp(dir, sizeof(dir));
+	struct pgs_stats st;
+	struct show_err err;
+	uint64_t lazy;
+	size_t size;
+	uint8_t *d;
+
+	write_pagestore(dirfd, "200", &st, &lazy);
+	unit_log("writer: %llu pages stored, %llu zero, %llu frames, %llu bytes",
+		 (unsigned long long)st.pages_stored, (unsigned long long)st.pages_zero,
+		 (unsigned long long)st.frames, (unsigned long long)st.bytes_stored);
+	UT_EQ(st.pages_zero, 8);
+
+	t = render(dirfd, "pagemap-200.img", false);
+	expect(t, "owner: \"pid 200\"");
+	snprintf(want, sizeof(want), "pages: %llu present, %llu lazy, %llu in parent",
+		 (unsigned long long)st.pages_stored, (unsigned long long)lazy,
+		 (unsigned long long)st.pages_parent);
+	expect(t, want);
+	snprintf(want, sizeof(want), "frames: %llu (", (unsigned long long)st.frames);
+	expect(t, want);
+	free(t);
+
+	t = render(dirfd, "pagemap-200.img", true);
+	snprintf(want, sizeof(want),
+		 "\"pages_present\": %llu, \"pages_lazy\": %llu, \"pages_parent\": %llu, "
+		 "\"frames\": %llu, ",
+		 (unsigned long long)st.pages_stored, (unsigned long long)lazy,
+		 (unsigned long long)st.pages_parent, (unsigned long long)st.frames);
+	expect(t, want);
+	snprintf(want, sizeof(want), "\"stored_bytes\": %llu, \"raw_bytes\": %llu",
+		 (unsigned long long)st.bytes_stored, (unsigned long long)st.bytes_raw);
+	expect(t, want);
+	/* the random pages cannot shrink: stored raw */
+	UT_ASSERT(!strstr(t, "\"raw_frames\": 0,"));
+	if (!access("/usr/bin/python3", X_OK) && json_valid(t, strlen(t)))
+		UT_FAIL("not valid JSON:\n%s", t);
+	free(t);
+
+	t = render(dirfd, "pages-200.img", false);
+	snprintf(want, sizeof(want), "%llu bytes of page frames after the header",
+		 (unsigned long long)st.bytes_stored);
+	expect(t, want);
+	free(t);
+
+	/* the index cut after a whole record: the head's count catches it */
+	d = read_file(dirfd, "pagemap-200.img", &size);
+	{
+		size_t b[64];
+		int nb = boundaries(d, size, b, 64);
+
+		UT_GE(nb, 3);
+		UT_ERR(try_show("pagemap-200.img", d, b[nb - 2], -1, false, &err), -EBADMSG);
+		expect(err.why, "(cut)");
+		UT_EQ(err.off, b[nb - 2]);
+	}
+	free(d);
+
+	/* with the head's count, a cut anywhere is caught, between records too */
+	d = read_file(dirfd, "pagemap-200.img", &size);
+	for (size_t cut = 0; cut < size; cut++)
+		if (!try_show("pagemap-200.img", d, cut, -1, cut & 1, &err))
+			UT_FAIL("pagemap-200.img cut at %zu of %zu: no error", cut, size);
+	free(d);
+
+	/* the frames file cut by one byte */
+	UT_OK(truncateat_pages(dirfd, "pages-200.img"));
+	d = read_file(dirfd, "pagemap-200.img", &size);
+	UT_ERR(try_show("pagemap-200.img", d, size, dirfd, false, &err), -EBADMSG);
+	expect(err.why, "pages-200.img is");
+	free(d);
+	unit_rmdir(dir);
+}
+
 static const struct unit_test tests[] = {
     {"text shows the values written", test_text_values, 0},
     {"json is valid and carries the values", test_json_valid, 0},
@@ -786,6 +907,7 @@ static const struct unit_test tests[] = {
     {"damaged pagemap: frames past the pages file, no frame", test_damaged_pagemap, 0},
     {"truncation at every offset", test_truncated_everywhere, 0},
     {"random damage never crashes", test_random_damage, 0},
+    {"page store writer's images: summary matches its stats", test_pagestore_images, 0},
     {"show FILE: errors name the file, print nothing else", test_show_file_errors, 0},
 };
 
