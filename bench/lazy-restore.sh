@@ -3,16 +3,22 @@
 # images and measure the time until it runs again (time to resume) and until every page is in;
 # then a plain restore of the same images. Each run is checked: the workload verifies all of its
 # memory on SIGTERM. Prints `key value unit` lines like the floor benchmarks.
-# Sizes: BENCH_LAZY_MB="64 1024" (default; BENCH_FULL=1 adds 4096).
+# Two workloads: heap (build/bench/heap-workload: heap-like memory, compresses ~3x) and random
+# (the zdtm demo workload: incompressible pattern, stored raw).
+# Sizes in MiB: BENCH_HEAP_MB (default "64 1024"), BENCH_RANDOM_MB (default "1024"); BENCH_FULL=1
+# adds 4096 to both.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 CRIU=$root/build/bin/criu-lazy
-WORKLOAD=$root/build/test/zdtm/static/demo_workload
+RANDOMW=$root/build/test/zdtm/static/demo_workload
+HEAPW=$root/build/bench/heap-workload
 if [ "${BENCH_FULL:-0}" != 0 ]; then
-	sizes=${BENCH_LAZY_MB:-64 1024 4096}
+	heap_sizes=${BENCH_HEAP_MB:-64 1024 4096}
+	random_sizes=${BENCH_RANDOM_MB:-1024 4096}
 else
-	sizes=${BENCH_LAZY_MB:-64 1024}
+	heap_sizes=${BENCH_HEAP_MB:-64 1024}
+	random_sizes=${BENCH_RANDOM_MB:-1024}
 fi
 DIR=$(mktemp -d /tmp/criu-lazy-bench.XXXXXX)
 PIDS=()
@@ -41,6 +47,16 @@ not_built() {
 	die "restore not built yet: $*"
 }
 
+# Drops PID from the kill list once it is known to be gone: a PID is reused, and cleanup must
+# only ever kill what this script started.
+forget() {
+	local p keep=()
+	for p in "${PIDS[@]}"; do
+		[ "$p" = "$1" ] || keep+=("$p")
+	done
+	PIDS=("${keep[@]}")
+}
+
 ns() { date +%s%N; }
 ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b - a) / 1e6 }'; }
 
@@ -66,22 +82,28 @@ verify() {
 }
 
 [ -x "$CRIU" ] || not_built "$CRIU is missing (run make)"
-[ -x "$WORKLOAD" ] || die "$WORKLOAD is missing (run make)"
+[ -x "$RANDOMW" ] || die "$RANDOMW is missing (run make)"
+[ -x "$HEAPW" ] || die "$HEAPW is missing (run make)"
 usage=$("$CRIU" --help 2>&1)
 case $usage in
 *--lazy-pages*) ;;
 *) not_built "criu-lazy has no --lazy-pages" ;;
 esac
 
-echo "# lazy-restore: local images, sizes ${sizes// /,} MiB"
-for mb in $sizes; do
-	d=$DIR/$mb
+# run_one KIND MIB: one workload through dump, lazy restore, check, plain restore, check.
+run_one() {
+	local kind=$1 mb=$2 d=$DIR/$1-$2 img key wpid lpid ready stored t0 t1 t2
 	img=$d/img
+	key=$kind.$mb"m"
 	mkdir -p "$img"
-	key=$mb"m"
 
-	ZDTM_DEMO_MB=$mb timeout 120 "$WORKLOAD" --pidfile="$d/w.pid" --outfile="$d/w.out" ||
-		die "the $mb MiB workload did not start"
+	if [ "$kind" = heap ]; then
+		timeout 120 "$HEAPW" "$mb" "$d/w.pid" "$d/w.out" ||
+			die "the $mb MiB heap workload did not start"
+	else
+		ZDTM_DEMO_MB=$mb timeout 120 "$RANDOMW" --pidfile="$d/w.pid" --outfile="$d/w.out" ||
+			die "the $mb MiB random workload did not start"
+	fi
 	wpid=$(cat "$d/w.pid")
 	PIDS+=("$wpid")
 
@@ -91,7 +113,8 @@ for mb in $sizes; do
 	echo "lazy.dump.$key $(ms "$t0" "$t1") ms"
 	wait_gone "$wpid" || die "pid $wpid still exists after dump"
 	stored=$(cat "$img"/pages-*.img | wc -c)
-	awk -v m="$mb" -v s="$stored" 'BEGIN { if (s > 0) printf "lazy.image_ratio.%dm %.3f x\n", m, s / (m * 1048576) }'
+	awk -v k="$key" -v m="$mb" -v s="$stored" \
+		'BEGIN { if (s > 0) printf "lazy.image_ratio.%s %.3f x\n", k, s / (m * 1048576) }'
 
 	# lazy restore: the daemon first, ready when it writes a zero byte to its status fd
 	mkfifo "$d/status"
@@ -108,9 +131,11 @@ for mb in $sizes; do
 	[ "$(cat "$d/r.pid" 2>/dev/null)" = "$wpid" ] || die "restored pid is not $wpid"
 	wait "$lpid" || die "lazy-pages exited with an error"
 	t2=$(ns)
+	forget "$lpid"
 	echo "lazy.resume.$key $(ms "$t0" "$t1") ms"
 	echo "lazy.allin.$key $(ms "$t0" "$t2") ms"
-	awk -v m="$mb" -v a="$t0" -v b="$t2" 'BEGIN { printf "lazy.allin_rate.%dm %.3f GB/s\n", m, m * 1048576 / (b - a) }'
+	awk -v k="$key" -v m="$mb" -v a="$t0" -v b="$t2" \
+		'BEGIN { printf "lazy.allin_rate.%s %.3f GB/s\n", k, m * 1048576 / (b - a) }'
 	sed -n 's/.*fault service p50 \([0-9.]*\) us, p99 \([0-9.]*\) us.*/\1 \2/p' \
 		"$img/lazy-pages.log" | tail -1 | while read -r p50 p99; do
 		echo "lazy.fault_service.$key.p50 $p50 us"
@@ -127,6 +152,14 @@ for mb in $sizes; do
 	t1=$(ns)
 	echo "plain.restore.$key $(ms "$t0" "$t1") ms"
 	verify "$wpid" "$d/w.out" 2 || die "the $mb MiB workload's memory did not survive plain restore"
-	wait_gone "$wpid" || true
+	wait_gone "$wpid" && forget "$wpid"
 	rm -rf "$img"
+}
+
+echo "# lazy-restore: local images, heap ${heap_sizes// /,} MiB, random ${random_sizes// /,} MiB"
+for mb in $heap_sizes; do
+	run_one heap "$mb"
+done
+for mb in $random_sizes; do
+	run_one random "$mb"
 done

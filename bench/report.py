@@ -31,11 +31,16 @@ REFERENCE = {
 
 # the tool against CRIU 4.2 measured here and against its targets (DESIGN.md, Performance)
 TARGETS = [
-    ("lazy.resume.64m", "lazy restore, time to resume, 64 MiB", "—", 8.0),
-    ("lazy.resume.1024m", "lazy restore, time to resume, 1 GiB", "18–85 ms", 8.0),
-    ("lazy.resume.4096m", "lazy restore, time to resume, 4 GiB", "24–30 ms", 8.0),
-    ("lazy.allin.1024m", "local lazy, all pages in, 1 GiB (page cache warm)", "233–298 ms", 298.0),
-    ("plain.restore.1024m", "plain restore, 1 GiB", "420 ms", 250.0),
+    ("lazy.resume.heap.64m", "lazy restore, time to resume, 64 MiB heap", "—", 8.0),
+    ("lazy.resume.heap.1024m", "lazy restore, time to resume, 1 GiB heap", "18–85 ms", 8.0),
+    ("lazy.resume.random.1024m", "lazy restore, time to resume, 1 GiB random", "18–85 ms", 8.0),
+    ("lazy.resume.heap.4096m", "lazy restore, time to resume, 4 GiB heap", "24–30 ms", 8.0),
+    ("lazy.allin.heap.1024m", "local lazy, all pages in, 1 GiB heap (cache warm)", "233–298 ms",
+     298.0),
+    ("lazy.allin.random.1024m", "local lazy, all pages in, 1 GiB random (cache warm)",
+     "233–298 ms", 298.0),
+    ("plain.restore.heap.1024m", "plain restore, 1 GiB heap", "420 ms", 250.0),
+    ("plain.restore.random.1024m", "plain restore, 1 GiB random", "420 ms", 250.0),
 ]
 
 LOWER_IS_BETTER_UNITS = {"us", "ms", "s"}
