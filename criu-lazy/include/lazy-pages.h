@@ -66,12 +66,19 @@ typedef int (*lp_open_src_fn)(void *arg, pid_t pid, const struct lp_src_ops **op
  * file is removed by lp_free. 0 or -errno. */
 int lp_listen(struct lp_daemon *d, const char *work_dir, lp_open_src_fn open_src, void *arg);
 
-/* The local image directory as a page source (lp_open_src_fn). */
+/* Local image directories as a page source: the image set, and the chain of parent sets its
+ * inventory names (pre-dumps), each checked against its own dump uuid. */
 struct lp_local {
 	int dirfd;
-	const char *dir;     /* for messages */
-	const uint8_t *uuid; /* the inventory's dump uuid: pages of another dump are refused */
+	const char *dir; /* for messages */
+	const uint8_t *uuid;
+	const struct lp_local *parent; /* NULL at the end of the chain */
 };
+/* Reads the inventories of dir (open as dirfd, which stays the caller's) and of its parents.
+ * 0 or -errno (logged). */
+int lp_local_open(struct lp_local **l, int dirfd, const char *dir);
+void lp_local_free(struct lp_local *l); /* accepts NULL */
+/* The lp_open_src_fn of an lp_local. */
 int lp_open_local(void *arg, pid_t pid, const struct lp_src_ops **ops, void **priv);
 
 /* The working set (lazy-order.img in dirfd): prefetch the pages it names first; if there is none,

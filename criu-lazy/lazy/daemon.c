@@ -236,9 +236,7 @@ int lp_add_task(struct lp_daemon *d, pid_t pid, int uffd, const struct lp_range 
 	t->src->refs = 1;
 	ret = ext_build(t, ranges, nr);
 	if (ret) {
-		lp_err(t, "cannot index its lazy pages: %s\n",
-		       ret == -EOPNOTSUPP ? "pages in a parent image set are not served lazily yet"
-					  : strerror(-ret));
+		lp_err(t, "cannot index its lazy pages: %s\n", strerror(-ret));
 		goto err;
 	}
 	ret = lp_order_apply(d, t);

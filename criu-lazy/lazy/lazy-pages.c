@@ -10,33 +10,8 @@
 
 #define LOG_PREFIX "lazy: "
 #include "cmds.h"
-#include "image.h"
-#include "inventory.pb-c.h"
 #include "lazy-pages.h"
 #include "log.h"
-
-static int read_uuid(int dirfd, uint8_t *uuid)
-{
-	InventoryEntry *inv = NULL;
-	struct img_file f = {0};
-	int ret;
-
-	ret = open_image_read(&f, dirfd, IMG_INVENTORY, NULL);
-	if (ret)
-		return ret;
-	ret = pb_read_one(&f, (void **)&inv);
-	if (!ret && inv->dump_uuid.len != PGS_UUID_LEN) {
-		pr_err("inventory.img: the dump uuid has %zu bytes, not %d\n", inv->dump_uuid.len,
-		       PGS_UUID_LEN);
-		ret = -EBADMSG;
-	}
-	if (!ret)
-		memcpy(uuid, inv->dump_uuid.data, PGS_UUID_LEN);
-	if (inv)
-		inventory_entry__free_unpacked(inv, NULL);
-	imgf_close(&f);
-	return ret;
-}
 
 /* -d: the caller gets its shell back once the daemon listens. Returns the fd to write the ready
  * byte to in the daemon, -1 without -d; the parent exits here. */
@@ -102,8 +77,7 @@ int cmd_lazy_pages(const struct crl_opts *o)
 {
 	struct lp_config cfg = {.nr_workers = 0, .timeout_s = o->lazy_timeout};
 	struct lp_daemon *d = NULL;
-	uint8_t uuid[PGS_UUID_LEN];
-	struct lp_local local;
+	struct lp_local *local = NULL;
 	int dirfd, ready_fd = -1, ret;
 
 	if (o->page_server)
@@ -113,12 +87,9 @@ int cmd_lazy_pages(const struct crl_opts *o)
 		pr_perror("cannot open the images dir %s", o->images_dir);
 		return -errno;
 	}
-	ret = read_uuid(dirfd, uuid);
+	ret = lp_local_open(&local, dirfd, o->images_dir);
 	if (ret)
 		goto out_close;
-	local.dirfd = dirfd;
-	local.dir = o->images_dir;
-	local.uuid = uuid;
 
 	if (o->restore_detached) {
 		ready_fd = daemonize();
@@ -135,7 +106,7 @@ int cmd_lazy_pages(const struct crl_opts *o)
 	ret = lp_order_load(d, dirfd);
 	if (ret)
 		goto out_free;
-	ret = lp_listen(d, o->work_dir, lp_open_local, &local);
+	ret = lp_listen(d, o->work_dir, lp_open_local, local);
 	if (ret)
 		goto out_free;
 	if (o->pidfile) {
@@ -156,6 +127,7 @@ int cmd_lazy_pages(const struct crl_opts *o)
 out_free:
 	lp_free(d);
 out_close:
+	lp_local_free(local);
 	close(dirfd);
 	return ret;
 }

@@ -100,11 +100,8 @@ int ext_build(struct lp_task *t, const struct lp_range *ranges, int nr)
 			ret = -EBADMSG;
 			break;
 		}
-		if (pe->flags & PGS_PE_PARENT) {
-			ret = -EOPNOTSUPP;
-			break;
-		}
-		if (!(pe->flags & PGS_PE_PRESENT))
+		/* PARENT: the data is in an older image set; the source reads it from there */
+		if (!(pe->flags & (PGS_PE_PRESENT | PGS_PE_PARENT)))
 			continue;
 		while (j < nr && r[j].end <= pe->vaddr)
 			j++;

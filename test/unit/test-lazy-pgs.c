@@ -446,12 +446,88 @@ static void test_working_set_order(void)
 	fx_free(&f);
 }
 
+/* A pre-dump chain: grandparent G has every page, parent P rewrote 100-299 (150-159 to zero),
+ * the dump C rewrote 200-399; the rest of each says "in the parent". */
+static void write_level(int dfd, const uint8_t *u, uint64_t base, const uint8_t *data, size_t lo,
+			size_t hi, size_t n)
+{
+	struct pgs_writer_opts o = {.level = 1, .frame_pages = 16, .uuid = u};
+	struct pgs_writer *w = NULL;
+
+	UT_OK(pgs_writer_open(&w, dfd, "100", &o));
+	if (lo)
+		UT_OK(pgs_writer_add_parent(w, base, lo, PGS_PE_LAZY));
+	UT_OK(pgs_writer_add(w, base + lo * PG, hi - lo, data + lo * PG, PGS_PE_LAZY));
+	if (hi < n)
+		UT_OK(pgs_writer_add_parent(w, base + hi * PG, n - hi, PGS_PE_LAZY));
+	UT_OK(pgs_writer_commit(w, NULL));
+	pgs_writer_free(w);
+}
+
+static void chain(int workers)
+{
+	enum { N = 512 };
+	static const uint8_t ug[PGS_UUID_LEN] = {7}, up[PGS_UUID_LEN] = {8};
+	struct lp_local lg = {0}, lpar = {0};
+	uint8_t *g = unit_xmalloc(N * PG), *pp = unit_xmalloc(N * PG), *c = unit_xmalloc(N * PG);
+	char dg[256], dp[256];
+	struct lp_stats st;
+	struct fx f;
+	size_t pg;
+
+	fx_init(&f, N, 16, 0); /* C's store gets rewritten below */
+	unit_fill_heaplike(g, N * PG, 1);
+	unit_fill_heaplike(pp, N * PG, 2);
+	unit_fill_heaplike(c, N * PG, 3);
+	memset(pp + 150 * PG, 0, 10 * PG);
+	lg.dirfd = unit_mkdtemp(dg, sizeof(dg));
+	lg.dir = dg;
+	lg.uuid = ug;
+	lpar.dirfd = unit_mkdtemp(dp, sizeof(dp));
+	lpar.dir = dp;
+	lpar.uuid = up;
+	lpar.parent = &lg;
+	f.local.parent = &lpar;
+	write_level(lg.dirfd, ug, (uint64_t)f.map, g, 0, N, N);
+	write_level(lpar.dirfd, up, (uint64_t)f.map, pp, 100, 300, N);
+	write_level(f.dfd, uuid, (uint64_t)f.map, c, 200, 400, N);
+	for (pg = 0; pg < N; pg++) {
+		const uint8_t *src = pg >= 200 && pg < 400 ? c : pg >= 100 && pg < 300 ? pp : g;
+
+		memcpy(f.want + pg * PG, src + pg * PG, PG);
+	}
+	fx_start(&f, getpid(), reg_self(f.map, N * PG), workers);
+	if (workers < 0)
+		check_all(&f);
+	fx_finish(&f, &st);
+	UT_OK(f.ret);
+	check_all(&f);
+	unit_log("%s: %llu pages by faults, %llu prefetched, %llu zero",
+		 workers < 0 ? "faults" : "prefetch", (unsigned long long)st.fault_pages,
+		 (unsigned long long)st.prefetch_pages, (unsigned long long)st.zero_pages);
+	close(lg.dirfd);
+	close(lpar.dirfd);
+	unit_rmdir(dg);
+	unit_rmdir(dp);
+	free(g);
+	free(pp);
+	free(c);
+	fx_free(&f);
+}
+
+static void test_pre_dump_chain(void)
+{
+	chain(-1);
+	chain(2);
+}
+
 static const struct unit_test tests[] = {
     {"faults from images", test_faults_from_images, UNIT_F_UFFD},
     {"prefetch from images", test_prefetch_from_images, UNIT_F_UFFD},
     {"damaged frame: killed, never zero", test_damaged_frame, UNIT_F_UFFD},
     {"fault latency on zstd frames", test_fault_latency, UNIT_F_UFFD},
     {"working set recorded, then prefetched first", test_working_set_order, UNIT_F_UFFD},
+    {"pages from a pre-dump chain", test_pre_dump_chain, UNIT_F_UFFD},
 };
 
 UNIT_MAIN(tests)
