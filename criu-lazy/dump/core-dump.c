@@ -4,6 +4,7 @@
  * zone whose bytes are put back afterwards. */
 #include <elf.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <time.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -144,8 +146,59 @@ static ItimerEntry *new_itimer(const struct itimerval *iv)
 	return e;
 }
 
+/* POSIX timers: which exist from /proc, their time left and overrun from the task. */
+static int get_posix_timers(struct scratch *s, pid_t pid, TaskCoreEntry *tc)
+{
+	struct proc_timer *pt = NULL;
+	struct itimerspec its;
+	int i, nr = 0, ret;
+	long res;
+
+	ret = proc_parse_timers(pid, &pt, &nr);
+	if (ret || !nr)
+		return ret;
+	tc->posix_timers = calloc(nr, sizeof(*tc->posix_timers));
+	if (!tc->posix_timers) {
+		free(pt);
+		return -ENOMEM;
+	}
+	for (i = 0; i < nr; i++) {
+		PosixTimerEntry *e = malloc(sizeof(*e));
+
+		ret = -ENOMEM;
+		if (!e)
+			break;
+		posix_timer_entry__init(e);
+		tc->posix_timers[tc->n_posix_timers++] = e;
+		ret = rcall_out(s, __NR_timer_gettime, pt[i].id, s->addr, 0, 0, &its, sizeof(its));
+		if (!ret)
+			ret = rcall(s, &res, __NR_timer_getoverrun, pt[i].id, 0, 0, 0);
+		if (ret)
+			break;
+		e->it_id = pt[i].id;
+		e->clock_id = pt[i].clockid;
+		e->sigev_notify = pt[i].notify;
+		e->signo = pt[i].signo;
+		e->sival = pt[i].sival;
+		if (pt[i].notify == SIGEV_THREAD_ID) {
+			e->has_notify_tid = true;
+			e->notify_tid = pt[i].notify_tid;
+		}
+		e->isec = its.it_interval.tv_sec;
+		e->insec = its.it_interval.tv_nsec;
+		e->vsec = its.it_value.tv_sec;
+		e->vnsec = its.it_value.tv_nsec;
+		if (res >= 0) {
+			e->has_overrun = true;
+			e->overrun = res;
+		}
+	}
+	free(pt);
+	return ret;
+}
+
 /* Task-wide values only a syscall in the task can read. */
-static int inject_task(struct scratch *s, TaskCoreEntry *tc, unsigned long *brk)
+static int inject_task(struct scratch *s, pid_t pid, TaskCoreEntry *tc, unsigned long *brk)
 {
 	struct itimerval iv[3];
 	long res;
@@ -185,7 +238,7 @@ static int inject_task(struct scratch *s, TaskCoreEntry *tc, unsigned long *brk)
 		return ret;
 	tc->has_child_subreaper = true;
 	tc->child_subreaper = val;
-	return 0;
+	return get_posix_timers(s, pid, tc);
 }
 
 /* Per-thread values only a syscall in the thread can read. */
@@ -340,6 +393,29 @@ static int read_comm(pid_t pid, pid_t tid, char **comm)
 	return ret;
 }
 
+static int get_affinity(pid_t tid, ThreadCoreEntry *th)
+{
+	size_t size = CPU_ALLOC_SIZE(4096);
+	cpu_set_t *set = CPU_ALLOC(4096);
+
+	if (!set)
+		return -ENOMEM;
+	if (sched_getaffinity(tid, size, set)) {
+		int err = -errno;
+
+		pr_perror("thread %d: sched_getaffinity", tid);
+		CPU_FREE(set);
+		return err;
+	}
+	/* trailing zero bytes say nothing: keep the image short */
+	while (size > 8 && !((uint8_t *)set)[size - 1])
+		size--;
+	th->has_cpus_allowed = true;
+	th->cpus_allowed.data = (uint8_t *)set;
+	th->cpus_allowed.len = size;
+	return 0;
+}
+
 static int dump_thread(struct dump_task *t, struct dump_thread *dt, ThreadCoreEntry *th,
 		       struct proc_status *ps)
 {
@@ -428,11 +504,12 @@ static int dump_thread(struct dump_task *t, struct dump_thread *dt, ThreadCoreEn
 		ret = proc_parse_stat(t->pid, dt->tid, &st);
 		if (ret)
 			return ret;
-		th->has_sched_policy = th->has_nice = true;
+		th->has_sched_policy = th->has_nice = th->has_sched_prio = true;
 		th->sched_policy = st.policy;
 		th->nice = st.nice;
+		th->sched_prio = st.rt_priority;
 	}
-	return 0;
+	return get_affinity(dt->tid, th);
 }
 
 static int read_proc_u64(pid_t pid, const char *file, int base, uint64_t *v)
@@ -492,22 +569,6 @@ static int task_proc_fields(struct dump_task *t, TaskCoreEntry *tc, struct proc_
 	return 0;
 }
 
-static int check_posix_timers(pid_t pid)
-{
-	char path[64], *buf;
-	int ret;
-
-	snprintf(path, sizeof(path), "/proc/%d/timers", pid);
-	ret = proc_read_file(path, &buf, NULL);
-	if (ret)
-		return ret;
-	ret = buf[0] ? -EOPNOTSUPP : 0;
-	if (ret)
-		pr_err("process %d uses POSIX timers (timer_create): not supported\n", pid);
-	free(buf);
-	return ret;
-}
-
 static void free_core(CoreEntry *ce, struct proc_status *ps, int nr)
 {
 	size_t i, j;
@@ -528,6 +589,7 @@ static void free_core(CoreEntry *ce, struct proc_status *ps, int nr)
 		for (j = 0; j < th->n_seccomp; j++)
 			free(th->seccomp[j]);
 		free(th->seccomp);
+		free(th->cpus_allowed.data);
 	}
 	for (i = 0; i < (size_t)nr; i++)
 		proc_status_fini(&ps[i]);
@@ -544,6 +606,9 @@ static void free_core(CoreEntry *ce, struct proc_status *ps, int nr)
 		free(ce->tc->itimer_real);
 		free(ce->tc->itimer_virt);
 		free(ce->tc->itimer_prof);
+		for (i = 0; i < ce->tc->n_posix_timers; i++)
+			free(ce->tc->posix_timers[i]);
+		free(ce->tc->posix_timers);
 	}
 }
 
@@ -594,9 +659,6 @@ int dump_task_core(struct dump_ctx *d, struct dump_task *t, unsigned long *brk)
 	tc.state = t->state == 'T' || t->threads[0].stop_sig != SIGTRAP ? TASK_STATE__TASK_STOPPED
 									: TASK_STATE__TASK_ALIVE;
 	tc.comm = t->st.comm;
-	ret = check_posix_timers(t->pid);
-	if (ret)
-		goto out;
 	for (i = 0; i < t->nr_threads; i++) {
 		thread_core_entry__init(&ths[i]);
 		pths[i] = &ths[i];
@@ -615,7 +677,7 @@ int dump_task_core(struct dump_ctx *d, struct dump_task *t, unsigned long *brk)
 		ret = scratch_open(&s, &t->threads[i]);
 		if (ret)
 			goto out;
-		ret = i ? 0 : inject_task(&s, &tc, brk);
+		ret = i ? 0 : inject_task(&s, t->pid, &tc, brk);
 		if (!ret)
 			ret = inject_thread(&s, &ths[i]);
 		if (ret) {

@@ -210,8 +210,9 @@ int cmd_dump(const struct crl_opts *o)
 	int i, ret;
 
 	if (o->lazy_pages || o->page_server || o->prev_images_dir || o->track_mem) {
-		pr_err("dump: --lazy-pages, --page-server, --prev-images-dir and --track-mem are not "
-		       "implemented yet in this version of criu-lazy\n");
+		pr_err(
+		    "dump: --lazy-pages, --page-server, --prev-images-dir and --track-mem are not "
+		    "implemented yet in this version of criu-lazy\n");
 		return -ENOSYS;
 	}
 	if (mkdir(o->images_dir, 0755) && errno != EEXIST) {

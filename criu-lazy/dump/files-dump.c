@@ -245,7 +245,8 @@ static bool is_tty(const struct stat *st)
 }
 
 static int fill_fd(struct dump_ctx *d, struct dump_task *t, int fd, struct dump_file *f, char *link,
-		   const char *open_path, const struct stat *st, const struct proc_fdinfo *fi)
+		   const char *open_path, const struct stat *st, const struct proc_fdinfo *fi,
+		   const char *info)
 {
 	FileEntry *fe = f->entry;
 	uint32_t flags = fi->flags & ~O_CLOEXEC;
@@ -327,15 +328,13 @@ static int fill_fd(struct dump_ctx *d, struct dump_task *t, int fd, struct dump_
 		}
 		return fill_reg(fe, link, open_path, st, flags, fi->pos, fi->mnt_id);
 	}
-	pr_err("%s: %s is not supported (sockets, eventfd, epoll, ... are not dumped yet)\n", what,
-	       link);
-	return -EOPNOTSUPP;
+	return dump_anon_file(fe, link, info, flags, what);
 }
 
 /* The id of the description fd names: an earlier one if kcmp says they are the same. */
 static int fd_file(struct dump_ctx *d, struct dump_task *t, int fd, uint32_t *id)
 {
-	char open_path[64], link[PATH_MAX + 1];
+	char open_path[64], info_path[64], what[64], link[PATH_MAX + 1], *info = NULL;
 	struct proc_fdinfo fi;
 	struct dump_file *f;
 	struct stat st;
@@ -353,24 +352,35 @@ static int fd_file(struct dump_ctx *d, struct dump_task *t, int fd, uint32_t *id
 	ret = proc_parse_fdinfo(t->pid, fd, &fi);
 	if (ret)
 		return ret;
+	snprintf(info_path, sizeof(info_path), "/proc/%d/fdinfo/%d", t->pid, fd);
+	ret = proc_read_file(info_path, &info, NULL);
+	if (ret)
+		return ret;
 	for (i = 0; i < d->nr_files; i++) {
 		f = &d->files[i];
 		if (f->fd >= 0 && f->dev == st.st_dev && f->ino == st.st_ino &&
 		    syscall(SYS_kcmp, t->pid, f->pid, KCMP_FILE, fd, f->fd) == 0) {
 			*id = f->id;
-			return 0;
+			goto out;
 		}
 	}
+	ret = -ENOMEM;
 	f = new_file(d, FD_TYPE__FD_REG);
 	if (!f)
-		return -ENOMEM;
+		goto out;
 	f->pid = t->pid;
 	f->fd = fd;
 	f->dev = st.st_dev;
 	f->ino = st.st_ino;
 	f->flags = fi.flags;
 	*id = f->id;
-	return fill_fd(d, t, fd, f, link, open_path, &st, &fi);
+	snprintf(what, sizeof(what), "process %d fd %d", t->pid, fd);
+	ret = fill_fd(d, t, fd, f, link, open_path, &st, &fi, info);
+	if (!ret)
+		ret = dump_file_locks(f->entry, info, what);
+out:
+	free(info);
+	return ret;
 }
 
 static int cmp_int(const void *a, const void *b)
@@ -460,7 +470,8 @@ err:
 int dump_task_files(struct dump_ctx *d, struct dump_task *t)
 {
 	struct img_file f = {};
-	int *fds = NULL, nr = 0, i, ret;
+	int *fds = NULL, nr = 0, i, first_new, ret;
+	uint32_t *ids;
 	char id[16];
 
 	if (t->state == 'Z')
@@ -469,13 +480,16 @@ int dump_task_files(struct dump_ctx *d, struct dump_task *t)
 	ret = list_fds(t->pid, &fds, &nr);
 	if (ret)
 		return ret;
-	ret = open_image_write(&f, d->dirfd, IMG_FDINFO, id);
+	ids = calloc(nr ? nr : 1, sizeof(*ids));
+	first_new = d->nr_files;
+	ret = ids ? open_image_write(&f, d->dirfd, IMG_FDINFO, id) : -ENOMEM;
 	for (i = 0; i < nr && !ret; i++) {
 		FdinfoEntry fe = FDINFO_ENTRY__INIT;
 		struct proc_fdinfo fi;
 
 		fe.fd = fds[i];
 		ret = fd_file(d, t, fds[i], &fe.id);
+		ids[i] = fe.id;
 		if (!ret)
 			ret = proc_parse_fdinfo(t->pid, fds[i], &fi);
 		if (ret)
@@ -486,7 +500,10 @@ int dump_task_files(struct dump_ctx *d, struct dump_task *t)
 	if (!ret)
 		ret = image_commit(&f);
 	imgf_close(&f);
+	for (i = first_new; !ret && i < d->nr_files; i++)
+		dump_epoll_resolve(d->files[i].entry, fds, ids, nr);
 	free(fds);
+	free(ids);
 	if (!ret)
 		ret = dump_note_written(d, "fdinfo-%s.img", id);
 	if (!ret)
@@ -529,6 +546,7 @@ void dump_files_free(struct dump_ctx *d)
 			free(fe->chr->path);
 			free(fe->chr);
 		}
+		dump_anon_free(fe);
 		free(fe);
 	}
 	free(d->files);

@@ -101,6 +101,22 @@ struct proc_fdinfo {
 
 int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *fi);
 
+struct proc_timer {
+	int id;
+	int signo;
+	uint64_t sival;
+	int notify; /* SIGEV_* */
+	pid_t notify_tid;
+	int clockid;
+};
+
+/* /proc/PID/timers: the POSIX timers of the process. *timers is malloc'ed (NULL when none). */
+int proc_parse_timers(pid_t pid, struct proc_timer **timers, int *nr);
+
+/* The value of "key:" in a /proc file read into buf (fdinfo, status), leading blanks skipped;
+ * NULL when absent. */
+const char *proc_field(const char *buf, const char *key);
+
 /* Reads a whole /proc file into a malloc'ed, NUL-terminated buffer; *len without the NUL. */
 int proc_read_file(const char *path, char **buf, size_t *len);
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -561,6 +562,86 @@ int proc_list_children(pid_t ppid, pid_t **ppids, int *pnr)
 	if (nr)
 		qsort(pids, nr, sizeof(pid_t), cmp_pid);
 	*ppids = pids;
+	*pnr = nr;
+	return 0;
+}
+
+const char *proc_field(const char *buf, const char *key)
+{
+	size_t kl = strlen(key);
+	const char *p = buf;
+
+	while (p && *p) {
+		if (!strncmp(p, key, kl) && p[kl] == ':') {
+			p += kl + 1;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			return p;
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return NULL;
+}
+
+int proc_parse_timers(pid_t pid, struct proc_timer **ptimers, int *pnr)
+{
+	struct proc_timer *timers = NULL, *t = NULL, *n;
+	char path[64], *buf, *line, *next, how[16], what[16];
+	int nr = 0, ret;
+
+	snprintf(path, sizeof(path), "/proc/%d/timers", pid);
+	ret = proc_read_file(path, &buf, NULL);
+	if (ret)
+		return ret;
+	for (line = buf; *line; line = next) {
+		next = line + strcspn(line, "\n");
+		if (*next)
+			*next++ = '\0';
+		if (!strncmp(line, "ID:", 3)) {
+			n = realloc(timers, (nr + 1) * sizeof(*n));
+			if (!n) {
+				ret = -ENOMEM;
+				break;
+			}
+			timers = n;
+			t = &timers[nr++];
+			memset(t, 0, sizeof(*t));
+			t->id = atoi(line + 3);
+		} else if (!t) {
+			continue;
+		} else if (!strncmp(line, "signal:", 7)) {
+			unsigned long long v = 0;
+
+			if (sscanf(line + 7, " %d/%llx", &t->signo, &v) < 1)
+				ret = -EINVAL;
+			t->sival = v;
+		} else if (!strncmp(line, "notify:", 7)) {
+			/* "signal/pid.N", "thread/tid.N", "none/pid.N" */
+			if (sscanf(line + 7, " %15[a-z]/%15[a-z].%d", how, what, &t->notify_tid) !=
+			    3)
+				ret = -EINVAL;
+			else if (!strcmp(how, "none"))
+				t->notify = SIGEV_NONE;
+			else if (!strcmp(how, "thread"))
+				t->notify = SIGEV_THREAD_ID;
+			else
+				t->notify = SIGEV_SIGNAL;
+		} else if (!strncmp(line, "ClockID:", 8)) {
+			t->clockid = atoi(line + 8);
+		}
+		if (ret) {
+			pr_err("%s: cannot parse '%s'\n", path, line);
+			break;
+		}
+	}
+	free(buf);
+	if (ret) {
+		free(timers);
+		return ret;
+	}
+	*ptimers = timers;
 	*pnr = nr;
 	return 0;
 }
