@@ -13,8 +13,9 @@ struct pxf_conn {
 	int timeout_ms;
 	uint64_t next_tag;
 	uint8_t *rbuf; /* payload of the last message received */
-	size_t rcap;
-	uint8_t *wbuf; /* the message being built */
+	size_t rcap, rlen;
+	bool peer_error; /* the last failure was an ERROR from the peer: the stream is in step */
+	uint8_t *wbuf;	 /* the message being built */
 	size_t wlen, wcap;
 	struct pxf_item *items;
 	size_t icap;
@@ -52,5 +53,10 @@ uint64_t pxf_get64(const uint8_t *p);
 
 /* The peer sent ERROR: its -errno, with its text in c->err. Malformed: -EBADMSG. */
 int pxf_take_error(struct pxf_conn *c, const struct pxf_msg *m);
+
+/* Checks and decodes items that answer (vaddr, nr_pages) into dst, as pxf_pages_decode; codec and
+ * dbuf (PGS_MAX_FRAME_PAGES pages, for frames that stick out of the range) are the caller's. */
+int pxf_decode_items(const struct pxf_item *items, size_t nr, uint64_t vaddr, uint32_t nr_pages,
+		     void *dst, struct frame_codec *codec, uint8_t *dbuf, char *err, size_t errlen);
 
 #endif

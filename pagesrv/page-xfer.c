@@ -186,6 +186,7 @@ int pxf_recv(struct pxf_conn *c, struct pxf_msg *m, bool allow_eof)
 	size_t got;
 	int ret;
 
+	c->peer_error = false;
 	ret = read_full(c, hdr, sizeof(hdr), deadline, &got);
 	if (ret == -ECONNRESET && got == 0 && allow_eof) {
 		c->err[0] = 0; /* a clean end between messages is no error */
@@ -219,6 +220,7 @@ int pxf_recv(struct pxf_conn *c, struct pxf_msg *m, bool allow_eof)
 	if (ret)
 		return ret;
 	m->p = c->rbuf;
+	c->rlen = m->len;
 	return 1;
 }
 
@@ -333,6 +335,7 @@ int pxf_take_error(struct pxf_conn *c, const struct pxf_msg *m)
 		return pxf_fail(c, -EBADMSG, "malformed ERROR message");
 	pxf_fail(c, -(int)err, "the peer says: %.*s (%s)", (int)n, (const char *)m->p + 8,
 		 strerror(err));
+	c->peer_error = true;
 	return -(int)err;
 }
 
@@ -566,28 +569,26 @@ int pxf_recv_pages(struct pxf_conn *c, uint64_t tag, uint64_t vaddr, uint32_t nr
 	return 0;
 }
 
-static int decode_item(struct pxf_conn *c, const struct pxf_item *it, void *dst)
+static int decode_item(const struct pxf_item *it, void *dst, struct frame_codec *codec, char *err,
+		       size_t errlen)
 {
 	size_t dlen = (size_t)it->nr_pages * PG;
 	int ret;
 
-	if (frame_csum(it->data, it->len) != it->csum)
-		return pxf_fail(c, -EBADMSG, "frame at 0x%llx fails its checksum",
-				(unsigned long long)it->vaddr);
-	if (!c->codec) {
-		ret = frame_codec_create(&c->codec, 0);
-		if (ret)
-			return pxf_fail(c, ret, "cannot make a decoder");
+	if (frame_csum(it->data, it->len) != it->csum) {
+		snprintf(err, errlen, "frame at 0x%llx fails its checksum",
+			 (unsigned long long)it->vaddr);
+		return -EBADMSG;
 	}
-	ret = frame_decode(c->codec, it->data, it->len, it->kind == PXF_ITEM_RAW, dst, dlen);
+	ret = frame_decode(codec, it->data, it->len, it->kind == PXF_ITEM_RAW, dst, dlen);
 	if (ret)
-		return pxf_fail(c, ret, "frame at 0x%llx does not decode",
-				(unsigned long long)it->vaddr);
-	return 0;
+		snprintf(err, errlen, "frame at 0x%llx does not decode",
+			 (unsigned long long)it->vaddr);
+	return ret;
 }
 
-int pxf_pages_decode(struct pxf_conn *c, const struct pxf_pages *p, uint64_t vaddr,
-		     uint32_t nr_pages, void *dst)
+int pxf_decode_items(const struct pxf_item *items, size_t nr, uint64_t vaddr, uint32_t nr_pages,
+		     void *dst, struct frame_codec *codec, uint8_t *dbuf, char *err, size_t errlen)
 {
 	uint64_t end = vaddr + (uint64_t)nr_pages * PG;
 	uint8_t *out = dst;
@@ -595,12 +596,12 @@ int pxf_pages_decode(struct pxf_conn *c, const struct pxf_pages *p, uint64_t vad
 	size_t i;
 	int ret;
 
-	for (i = 0; i < p->nr; i++)
-		data |= p->items[i].kind != PXF_ITEM_HOLE;
+	for (i = 0; i < nr; i++)
+		data |= items[i].kind != PXF_ITEM_HOLE;
 	if (!data)
 		return 0;
-	for (i = 0; i < p->nr; i++) {
-		const struct pxf_item *it = &p->items[i];
+	for (i = 0; i < nr; i++) {
+		const struct pxf_item *it = &items[i];
 		uint64_t it_end = it->vaddr + (uint64_t)it->nr_pages * PG;
 		uint64_t from = it->vaddr > vaddr ? it->vaddr : vaddr;
 		uint64_t to = it_end < end ? it_end : end;
@@ -610,22 +611,35 @@ int pxf_pages_decode(struct pxf_conn *c, const struct pxf_pages *p, uint64_t vad
 			continue;
 		}
 		if (from == it->vaddr && to == it_end) {
-			ret = decode_item(c, it, out + (from - vaddr));
+			ret = decode_item(it, out + (from - vaddr), codec, err, errlen);
 		} else {
-			if (!c->dbuf) {
-				c->dbuf = malloc(PGS_MAX_FRAME_PAGES * PG);
-				if (!c->dbuf)
-					return pxf_fail(c, -ENOMEM, "out of memory");
-			}
-			ret = decode_item(c, it, c->dbuf);
+			ret = decode_item(it, dbuf, codec, err, errlen);
 			if (!ret)
-				memcpy(out + (from - vaddr), c->dbuf + (from - it->vaddr),
-				       to - from);
+				memcpy(out + (from - vaddr), dbuf + (from - it->vaddr), to - from);
 		}
 		if (ret)
 			return ret;
 	}
 	return 1;
+}
+
+int pxf_pages_decode(struct pxf_conn *c, const struct pxf_pages *p, uint64_t vaddr,
+		     uint32_t nr_pages, void *dst)
+{
+	int ret;
+
+	if (!c->codec) {
+		ret = frame_codec_create(&c->codec, 0);
+		if (ret)
+			return pxf_fail(c, ret, "cannot make a decoder");
+	}
+	if (!c->dbuf) {
+		c->dbuf = malloc(PGS_MAX_FRAME_PAGES * PG);
+		if (!c->dbuf)
+			return pxf_fail(c, -ENOMEM, "out of memory");
+	}
+	return pxf_decode_items(p->items, p->nr, vaddr, nr_pages, dst, c->codec, c->dbuf, c->err,
+				sizeof(c->err));
 }
 
 int pxf_read(struct pxf_conn *c, uint64_t id, uint64_t vaddr, unsigned long nr_pages, void *dst)

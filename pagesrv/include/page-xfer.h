@@ -146,4 +146,47 @@ int pxf_serve(struct pxf_conn *c, pxf_lookup_fn lookup, void *arg);
 /* Sends an ERROR (err > 0 is an errno) with a short text. */
 int pxf_send_error(struct pxf_conn *c, uint64_t tag, int err, const char *text);
 
+/* The stores of an image directory, opened on first request (pagemap-ID.img with ID the owner
+ * id in decimal) and checked against uuid; its lookup is a pxf_lookup_fn, safe from several
+ * server threads. */
+struct pxf_store_dir;
+int pxf_store_dir_open(struct pxf_store_dir **d, int dirfd, const uint8_t *uuid);
+struct pgs_ctx *pxf_store_dir_lookup(void *d, uint64_t id);
+void pxf_store_dir_close(struct pxf_store_dir *d); /* accepts NULL; does not close dirfd */
+
+/* ---- remote stores: a connection made to look like local page stores ---- */
+
+/* One connection to a page server after a successful HELLO, shared by every source opened on it
+ * and by any number of threads (one request at a time on the wire; checksums and decoding run
+ * outside the lock, in the calling thread). After a transport or protocol failure every later
+ * call fails the same way. */
+struct pxf_client;
+
+/* Takes fd (closed by pxf_client_close, also on failure). Returns as pxf_hello. */
+int pxf_client_open(struct pxf_client **cl, int fd, const uint8_t *uuid, int timeout_ms);
+void pxf_client_close(struct pxf_client *cl); /* accepts NULL; every source must be closed */
+const char *pxf_client_last_error(struct pxf_client *cl);
+
+/* One owner's index fetched from the server; the calls mirror pgs_nr_entries, pgs_entry,
+ * pgs_read_frame and pgs_read, with the same returns (off/len/csum of the entries are zero). */
+struct pxf_source;
+int pxf_source_open(struct pxf_source **s, struct pxf_client *cl, uint64_t id);
+void pxf_source_close(struct pxf_source *s); /* accepts NULL */
+size_t pxf_source_nr_entries(const struct pxf_source *s);
+const struct pgs_entry *pxf_source_entry(const struct pxf_source *s, size_t i);
+long pxf_source_find(const struct pxf_source *s, uint64_t vaddr);
+int pxf_source_read_frame(struct pxf_source *s, size_t i, void *dst);
+int pxf_source_read(struct pxf_source *s, uint64_t vaddr, unsigned long nr_pages, void *dst);
+
+/* ---- TCP ---- */
+
+/* A connected TCP socket (TCP_NODELAY, CLOEXEC) in *fd, trying every address of host; connecting
+ * is bounded by timeout_ms (0: the system's). 0 or -errno (-EHOSTUNREACH: host does not resolve).
+ */
+int pxf_tcp_connect(const char *host, unsigned short port, int timeout_ms, int *fd);
+/* A listening TCP socket on addr (NULL: every address) and port (0: any; *port_out gets it). */
+int pxf_tcp_listen(const char *addr, unsigned short port, int *fd, unsigned short *port_out);
+/* Accepts one connection (TCP_NODELAY, CLOEXEC), waiting at most timeout_ms (0: forever). */
+int pxf_tcp_accept(int lfd, int timeout_ms, int *fd);
+
 #endif

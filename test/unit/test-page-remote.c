@@ -1,0 +1,311 @@
+/* Remote page stores over TCP loopback: a page server on an image directory, clients that read
+ * like local stores from several threads, failures that stick, and fault-path numbers. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lib/pgs-util.h"
+#include "lib/unit.h"
+#include "page-xfer.h"
+#include "pagestore.h"
+
+#define PG PGS_PAGE_SIZE
+#define OWNER 4242
+
+struct server {
+	int lfd;
+	int dirfd;
+	pthread_t th;
+	int ret;
+	int conn_fd; /* the accepted connection, for tests that cut it */
+};
+
+static void *server_main(void *arg)
+{
+	struct server *s = arg;
+	struct pxf_store_dir *d = NULL;
+	struct pxf_conn *c = NULL;
+	int fd;
+
+	s->ret = pxf_tcp_accept(s->lfd, 5000, &fd);
+	if (s->ret)
+		return NULL;
+	s->conn_fd = fd;
+	s->ret = pxf_store_dir_open(&d, s->dirfd, unit_uuid);
+	if (!s->ret)
+		s->ret = pxf_conn_create(&c, fd, 10000);
+	if (!s->ret)
+		s->ret = pxf_accept_hello(c, unit_uuid);
+	if (!s->ret)
+		s->ret = pxf_serve(c, pxf_store_dir_lookup, d);
+	pxf_conn_free(c);
+	pxf_store_dir_close(d);
+	shutdown(fd, SHUT_RDWR);
+	return NULL;
+}
+
+struct fixture {
+	char dir[256];
+	struct model m;
+	struct server srv;
+	struct pxf_client *cl;
+	struct pxf_source *src;
+	struct pgs_ctx *local;
+};
+
+static void start(struct fixture *f, size_t n, uint64_t seed)
+{
+	unsigned short port;
+	int fd;
+
+	memset(f, 0, sizeof(*f));
+	f->srv.dirfd = unit_mkdtemp(f->dir, sizeof(f->dir));
+	f->srv.conn_fd = -1;
+	model_write(&f->m, f->srv.dirfd, "4242", n, 0, seed);
+	UT_OK(pgs_open_local(&f->local, f->srv.dirfd, "4242", unit_uuid));
+	UT_OK(pxf_tcp_listen("127.0.0.1", 0, &f->srv.lfd, &port));
+	UT_GT(port, 0);
+	UT_OK(pthread_create(&f->srv.th, NULL, server_main, &f->srv));
+	UT_OK(pxf_tcp_connect("127.0.0.1", port, 2000, &fd));
+	UT_OK(pxf_client_open(&f->cl, fd, unit_uuid, 5000));
+	UT_OK(pxf_source_open(&f->src, f->cl, OWNER));
+}
+
+static void stop(struct fixture *f)
+{
+	pxf_source_close(f->src);
+	pxf_client_close(f->cl); /* the server sees the end and returns */
+	UT_OK(pthread_join(f->srv.th, NULL));
+	close(f->srv.lfd);
+	pgs_close(f->local);
+	model_free(&f->m);
+	close(f->srv.dirfd);
+	unit_rmdir(f->dir);
+}
+
+static void test_like_local(void)
+{
+	uint8_t *a = unit_xmalloc(3000 * PG), *b = unit_xmalloc(3000 * PG);
+	struct pxf_source *none = NULL;
+	struct fixture f;
+	uint64_t s = 9;
+	size_t i, n;
+
+	start(&f, 3000, 41);
+	n = pxf_source_nr_entries(f.src);
+	UT_EQ(n, pgs_nr_entries(f.local));
+	for (i = 0; i < n; i++) {
+		const struct pgs_entry *r = pxf_source_entry(f.src, i), *l = pgs_entry(f.local, i);
+
+		UT_EQ(r->vaddr, l->vaddr);
+		UT_EQ(r->nr_pages, l->nr_pages);
+		UT_EQ(r->flags, l->flags);
+		if (!(l->flags & PGS_PE_PRESENT)) {
+			UT_ERR(pxf_source_read_frame(f.src, i, a), -EINVAL);
+			continue;
+		}
+		UT_OK(pxf_source_read_frame(f.src, i, a));
+		UT_OK(pgs_read_frame(f.local, i, b));
+		UT_MEMEQ(a, b, l->nr_pages * PG);
+	}
+	UT_EQ(pxf_source_entry(f.src, n), NULL);
+	for (i = 0; i < f.m.n; i += 37)
+		UT_EQ(pxf_source_find(f.src, f.m.base + i * PG),
+		      pgs_find(f.local, f.m.base + i * PG));
+	for (i = 0; i < 300; i++) {
+		size_t nr, page;
+		int ret, exp;
+
+		s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+		nr = 1 + s % (i % 10 ? 50 : 3000);
+		page = (s >> 24) % (f.m.n - nr + 1);
+		memset(a, 0xa5, nr * PG);
+		exp = model_expect(&f.m, page, nr, b);
+		ret = pxf_source_read(f.src, f.m.base + page * PG, nr, a);
+		if (ret != exp)
+			UT_FAIL("read(page %zu, %zu) = %s, expected %s (%s)", page, nr,
+				unit_errno_name(ret), unit_errno_name(exp),
+				pxf_client_last_error(f.cl));
+		if (exp == 1)
+			UT_MEMEQ(a, b, nr * PG);
+		else
+			UT_EQ(a[0], 0xa5);
+	}
+	/* an owner the server does not have: an answer, and the client goes on */
+	UT_ERR(pxf_source_open(&none, f.cl, 7), -ENOENT);
+	UT_OK(pxf_source_read_frame(f.src, 0, a) == -EINVAL ? 0
+							    : pxf_source_read_frame(f.src, 0, a));
+	stop(&f);
+	UT_EQ(f.srv.ret, 0);
+	free(a);
+	free(b);
+}
+
+struct reader {
+	struct fixture *f;
+	uint64_t seed;
+	int bad;
+	double lat_max;
+};
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	uint8_t *a = malloc(PGS_MAX_FRAME_PAGES * PG), *b = malloc(PGS_MAX_FRAME_PAGES * PG);
+	size_t n = pxf_source_nr_entries(r->f->src);
+	uint64_t s = r->seed;
+	int i;
+
+	if (!a || !b) {
+		r->bad = -1;
+		goto out;
+	}
+	for (i = 0; i < 1500 && !r->bad; i++) {
+		size_t k;
+		int ret;
+
+		s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+		k = s % n;
+		if (!(pxf_source_entry(r->f->src, k)->flags & PGS_PE_PRESENT))
+			continue;
+		ret = pxf_source_read_frame(r->f->src, k, a);
+		if (ret || pgs_read_frame(r->f->local, k, b) ||
+		    memcmp(a, b, pxf_source_entry(r->f->src, k)->nr_pages * PG))
+			r->bad = i + 1;
+	}
+out:
+	free(a);
+	free(b);
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	struct reader r[3];
+	pthread_t th[3];
+	struct fixture f;
+	int i;
+
+	start(&f, 3000, 42);
+	for (i = 0; i < 3; i++) {
+		r[i] = (struct reader){&f, 77 + i, 0, 0};
+		UT_OK(pthread_create(&th[i], NULL, reader_main, &r[i]));
+	}
+	for (i = 0; i < 3; i++) {
+		UT_OK(pthread_join(th[i], NULL));
+		if (r[i].bad)
+			UT_FAIL("thread %d: read %d went wrong (%s)", i, r[i].bad,
+				pxf_client_last_error(f.cl));
+	}
+	stop(&f);
+}
+
+/* The server goes away mid-session: the next call fails, and so does every later one. */
+static void test_broken_sticks(void)
+{
+	uint8_t *a = unit_xmalloc(PGS_MAX_FRAME_PAGES * PG);
+	struct pxf_source *again = NULL;
+	struct fixture f;
+	size_t k;
+	int ret;
+
+	start(&f, 500, 43);
+	for (k = 0; !(pxf_source_entry(f.src, k)->flags & PGS_PE_PRESENT); k++)
+		;
+	UT_OK(pxf_source_read_frame(f.src, k, a));
+	shutdown(f.srv.conn_fd, SHUT_RDWR);
+	ret = pxf_source_read_frame(f.src, k, a);
+	UT_ASSERT(ret == -ECONNRESET || ret == -EPIPE);
+	UT_ERR(pxf_source_read_frame(f.src, k, a), ret);
+	UT_ERR(pxf_source_open(&again, f.cl, OWNER), ret);
+	unit_log("after the server left: %s", pxf_client_last_error(f.cl));
+	stop(&f);
+	free(a);
+}
+
+static void test_connect_errors(void)
+{
+	unsigned short port;
+	int lfd, fd;
+
+	/* a port nobody listens on: bind one, close it, connect */
+	UT_OK(pxf_tcp_listen("127.0.0.1", 0, &lfd, &port));
+	close(lfd);
+	UT_ERR(pxf_tcp_connect("127.0.0.1", port, 1000, &fd), -ECONNREFUSED);
+	UT_OK(pxf_tcp_listen("127.0.0.1", 0, &lfd, &port));
+	UT_ERR(pxf_tcp_accept(lfd, 100, &fd), -ETIMEDOUT);
+	close(lfd);
+}
+
+static const char *loadavg(void)
+{
+	static char buf[64];
+	FILE *fp = fopen("/proc/loadavg", "r");
+
+	buf[0] = 0;
+	if (fp) {
+		if (!fgets(buf, sizeof(buf), fp))
+			buf[0] = 0;
+		fclose(fp);
+	}
+	buf[strcspn(buf, "\n")] = 0;
+	return buf;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* What a remote fault costs here: one default frame over TCP loopback, decoded. */
+static void test_fault_latency(void)
+{
+	uint8_t *a = unit_xmalloc(PXF_MAX_REQ_PAGES * PG);
+	double lat[2000], t0, tb;
+	struct fixture f;
+	size_t n, k, got = 0, pages = 0;
+
+	start(&f, 16384, 44);
+	n = pxf_source_nr_entries(f.src);
+	for (k = 0; got < 2000; k = (k + 7) % n) {
+		if (!(pxf_source_entry(f.src, k)->flags & PGS_PE_PRESENT))
+			continue;
+		t0 = unit_now();
+		UT_OK(pxf_source_read_frame(f.src, k, a));
+		lat[got++] = unit_now() - t0;
+	}
+	qsort(lat, got, sizeof(lat[0]), cmp_double);
+	t0 = unit_now();
+	for (k = 0; k + PXF_MAX_REQ_PAGES <= f.m.n; k += PXF_MAX_REQ_PAGES) {
+		int ret = pxf_source_read(f.src, f.m.base + k * PG, PXF_MAX_REQ_PAGES, a);
+
+		UT_ASSERT(ret >= 0 || ret == -ENOENT);
+		pages += PXF_MAX_REQ_PAGES;
+	}
+	tb = unit_now() - t0;
+	unit_log("TCP loopback, one frame (<= %u pages) fetched and decoded: p50 %.1f us, p90 %.1f "
+		 "us, p99 %.1f us, max %.1f us (load %s); bulk %.2f GB/s of address range (holes "
+		 "included) in %u-page "
+		 "requests, one thread",
+		 PGS_DEFAULT_FRAME_PAGES, lat[got / 2] * 1e6, lat[got * 9 / 10] * 1e6,
+		 lat[got * 99 / 100] * 1e6, lat[got - 1] * 1e6, loadavg(), pages * PG / tb / 1e9,
+		 PXF_MAX_REQ_PAGES);
+	stop(&f);
+	free(a);
+}
+
+static const struct unit_test tests[] = {
+    {"a remote store reads like the local one", test_like_local, 0},
+    {"three threads share one client", test_threads, 0},
+    {"a broken connection stays broken", test_broken_sticks, 0},
+    {"connect and accept errors", test_connect_errors, 0},
+    {"remote fault latency", test_fault_latency, 0},
+};
+
+UNIT_MAIN(tests)
