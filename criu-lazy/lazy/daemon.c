@@ -326,9 +326,18 @@ static void *watchdog(void *arg)
 	uint64_t limit = d->cfg.timeout_s * 1000000000ULL;
 	int i;
 
-	while (1) {
-		usleep(200000);
-		for (i = 0; i <= d->nr_workers; i++) {
+	pthread_mutex_lock(&d->wd_lock);
+	while (!d->watchdog_end) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 200000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&d->wd_cond, &d->wd_lock, &ts);
+		for (i = 0; i <= d->nr_workers && !d->watchdog_end; i++) {
 			uint64_t since = atomic_load(&d->read_since[i]);
 			struct lp_task *t;
 
@@ -347,7 +356,19 @@ static void *watchdog(void *arg)
 			_exit(1);
 		}
 	}
+	pthread_mutex_unlock(&d->wd_lock);
 	return NULL;
+}
+
+static void wd_init(struct lp_daemon *d)
+{
+	pthread_condattr_t ca;
+
+	pthread_mutex_init(&d->wd_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->wd_cond, &ca);
+	pthread_condattr_destroy(&ca);
 }
 
 int lp_create(struct lp_daemon **pd, const struct lp_config *cfg)
@@ -360,6 +381,7 @@ int lp_create(struct lp_daemon **pd, const struct lp_config *cfg)
 	d->cfg = *cfg;
 	pthread_mutex_init(&d->qlock, NULL);
 	pthread_cond_init(&d->qcond, NULL);
+	wd_init(d);
 	d->done_ev.fd = -1;
 	d->order_dirfd = -1;
 	d->nr_workers = cfg->nr_workers;
@@ -384,7 +406,7 @@ int lp_create(struct lp_daemon **pd, const struct lp_config *cfg)
 		ret = -pthread_create(&d->watchdog, NULL, watchdog, d);
 		if (ret)
 			goto err;
-		pthread_detach(d->watchdog);
+		d->watchdog_on = 1;
 	}
 	*pd = d;
 	return 0;
@@ -399,6 +421,13 @@ void lp_free(struct lp_daemon *d)
 
 	if (!d)
 		return;
+	if (d->watchdog_on) {
+		pthread_mutex_lock(&d->wd_lock);
+		d->watchdog_end = 1;
+		pthread_cond_signal(&d->wd_cond);
+		pthread_mutex_unlock(&d->wd_lock);
+		pthread_join(d->watchdog, NULL);
+	}
 	pf_stop(d);
 	lp_conn_free(d->conn);
 	while ((t = d->tasks)) {

@@ -114,7 +114,10 @@ struct lp_daemon {
 	/* watchdog: when the current page read started, per reader (loop + workers) */
 	_Atomic uint64_t *read_since;
 	pthread_t watchdog;
-	int watchdog_on;
+	int watchdog_on;  /* the thread runs (joined by lp_free) */
+	int watchdog_end; /* under wd_lock */
+	pthread_mutex_t wd_lock;
+	pthread_cond_t wd_cond;
 	/* working set: the one loaded, the one being recorded */
 	int order_dirfd; /* -1: neither */
 	int order_loaded;

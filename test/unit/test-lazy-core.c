@@ -5,10 +5,12 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -475,6 +477,91 @@ static void test_corrupt_frame_kills(void)
 	lp_free(d);
 }
 
+static int slow_read(void *p, size_t i, void *dst)
+{
+	(void)p;
+	(void)i;
+	(void)dst;
+	pause(); /* a page source that never answers */
+	return -EIO;
+}
+
+static const struct lp_src_ops slow_ops = {ms_nr, ms_entry, slow_read, NULL};
+
+/* A page source that stays away past --lazy-timeout: the task is killed (never left hanging or
+ * given zeros) and the daemon exits with an error. The daemon runs in a process of its own,
+ * since it ends that way. */
+static void test_source_timeout(void)
+{
+	enum { NPAGES = 64 };
+	unsigned char *want = unit_xmalloc(NPAGES * PG), *map;
+	int sv[2], status, fd;
+	struct mem_src src;
+	pid_t task, dpid;
+	double t0;
+
+	make_contents(want, NPAGES, 5);
+	map = mmap(NULL, NPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	UT_ASSERT(map != MAP_FAILED);
+	ms_build(&src, (uint64_t)map, want, NPAGES, 16, PGS_PE_PRESENT | PGS_PE_LAZY);
+	UT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	task = fork();
+	UT_GE(task, 0);
+	if (task == 0) {
+		alarm(20);
+		fd = register_self(map, NPAGES * PG);
+		if (write(sv[1], "r", 1) != 1)
+			_exit(2);
+		for (;;) {
+			volatile unsigned char v = map[PG];
+			(void)v;
+			_exit(3); /* reached only if a page came: the source never answers */
+		}
+	}
+	{
+		char c;
+
+		UT_EQ(read(sv[0], &c, 1), 1);
+	}
+	dpid = fork();
+	UT_GE(dpid, 0);
+	if (dpid == 0) {
+		struct lp_config cfg = {.nr_workers = -1, .timeout_s = 1};
+		struct lp_range r = {(uint64_t)map, (uint64_t)map + NPAGES * PG};
+		struct lp_daemon *d;
+		char path[64], link[64];
+		int k, pidfd;
+
+		alarm(20);
+		/* take the task's uffd the way restore does: find it among its fds, pidfd_getfd */
+		pidfd = syscall(SYS_pidfd_open, task, 0);
+		for (k = 3, fd = -1; k < 256 && fd < 0 && pidfd >= 0; k++) {
+			ssize_t n;
+
+			snprintf(path, sizeof(path), "/proc/%d/fd/%d", task, k);
+			n = readlink(path, link, sizeof(link) - 1);
+			if (n > 0 && (link[n] = 0, strstr(link, "userfaultfd")))
+				fd = syscall(SYS_pidfd_getfd, pidfd, k, 0);
+		}
+		if (fd < 0 || lp_create(&d, &cfg) ||
+		    lp_add_task(d, task, fd, &r, 1, &slow_ops, &src))
+			_exit(10);
+		lp_tasks_done(d);
+		lp_run(d);
+		_exit(11); /* the watchdog ends this process before */
+	}
+	t0 = unit_now();
+	UT_EQ(waitpid(task, &status, 0), task);
+	UT_ASSERT(WIFSIGNALED(status));
+	UT_EQ(WTERMSIG(status), SIGKILL);
+	UT_EQ(waitpid(dpid, &status, 0), dpid);
+	UT_ASSERT(WIFEXITED(status));
+	UT_EQ(WEXITSTATUS(status), 1);
+	unit_log("task killed and daemon out %.1f s after the source stopped answering",
+		 unit_now() - t0);
+	UT_LT(unit_now() - t0, 5);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -525,6 +612,7 @@ static const struct unit_test tests[] = {
     {"remap, remove, unmap", test_remap_unmap_remove, UNIT_F_UFFD},
     {"fork child gets its pages", test_fork_child_gets_pages, UNIT_F_UFFD},
     {"corrupt frame kills, never zero", test_corrupt_frame_kills, UNIT_F_UFFD},
+    {"page source timeout kills", test_source_timeout, UNIT_F_UFFD},
     {"fault latency", test_fault_latency, UNIT_F_UFFD},
 };
 
