@@ -288,7 +288,7 @@ static int run_fill(const struct image *im, int nthreads, const char *what, uint
 		pthread_t th[2];
 		uint64_t t0 = UINT64_MAX, t1 = 0;
 
-		if (pass >= 2 && now_ns() - start > budget)
+		if (pass >= 3 && now_ns() - start > budget)
 			break;
 		pthread_barrier_init(&bar, NULL, nthreads);
 		for (t = 0; t < nthreads; t++)
