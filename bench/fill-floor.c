@@ -5,6 +5,7 @@
  * Prints `key value unit` lines; every served page is checked against the source data. */
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 
 #include "bench.h"
 #include "codec.h"
@@ -23,7 +24,7 @@ struct image {
 	bool *raw;
 };
 
-static int image_build(struct image *im, unsigned char *data, size_t len, size_t fsize)
+static int image_build(struct image *im, unsigned char *data, size_t len, size_t fsize, int level)
 {
 	struct codec c;
 	size_t i, pos = 0, bound = codec_bound(fsize);
@@ -37,7 +38,7 @@ static int image_build(struct image *im, unsigned char *data, size_t len, size_t
 	im->csum = calloc(im->n, sizeof(*im->csum));
 	if (!im->store || !im->off || !im->slen || !im->raw || !im->csum)
 		return -ENOMEM;
-	ret = codec_create(&c, 1);
+	ret = codec_create(&c, level);
 	for (i = 0; !ret && i < im->n; i++) {
 		ssize_t n =
 		    codec_encode(&c, data + i * fsize, fsize, im->store + pos, bound, &im->raw[i]);
@@ -140,10 +141,69 @@ static void *handler_main(void *arg)
 	return NULL;
 }
 
-static int run_decode_faults(const struct image *im, int whole, int handler_cpu, const char *where,
-			     unsigned long nfaults, uint64_t budget)
+/* A prefetcher stand-in: decodes and copies frames into a region of its own, over and over. */
+struct background {
+	const struct image *im;
+	int cpu, nice;
+	int stop, err;
+	uint64_t bytes, ns;
+};
+
+static void *background_main(void *arg)
 {
-	struct handler h = {.im = im, .cpu = handler_cpu, .whole_frame = whole};
+	struct background *b = arg;
+	const struct image *im = b->im;
+	char *base = map_aligned(im->len, HUGE, MADV_NOHUGEPAGE);
+	unsigned char *stage = malloc(im->fsize);
+	struct codec c = {};
+	uint64_t t0 = now_ns();
+	size_t i;
+	int uffd = -1;
+
+	pin_cpu(b->cpu);
+	if (b->nice)
+		setpriority(PRIO_PROCESS, syscall(SYS_gettid), b->nice);
+	b->err = base && stage ? codec_create(&c, 1) : -ENOMEM;
+	if (!b->err) {
+		uffd = uffd_open(0, NULL);
+		b->err = uffd < 0 ? uffd : uffd_register(uffd, base, im->len);
+	}
+	while (!b->err && !__atomic_load_n(&b->stop, __ATOMIC_RELAXED)) {
+		for (i = 0; i < im->n && !b->err && !__atomic_load_n(&b->stop, __ATOMIC_RELAXED);
+		     i++) {
+			b->err = image_decode(im, &c, i, stage);
+			b->err = b->err
+				     ?: uffd_copy(uffd, (uintptr_t)base + i * im->fsize, stage,
+						  im->fsize);
+			b->bytes += im->fsize;
+		}
+		madvise(base, im->len, MADV_DONTNEED);
+	}
+	b->ns = now_ns() - t0;
+	if (uffd >= 0)
+		close(uffd);
+	codec_free(&c);
+	free(stage);
+	if (base)
+		munmap(base, im->len);
+	return NULL;
+}
+
+enum bg_mode {
+	BG_NONE,
+	BG_OTHER_CPU,  /* the prefetcher on the other CPU */
+	BG_SAME_NICE5, /* the prefetcher on the faulting CPU at nice 5 */
+};
+
+static const char *const bg_name[] = {"", "_bg_other", "_bg_same_nice5"};
+
+static int run_decode_faults(const struct image *im, int whole, const char *tag,
+			     unsigned long nfaults, uint64_t budget, enum bg_mode bgm)
+{
+	struct handler h = {.im = im, .cpu = 0, .whole_frame = whole};
+	struct background bg = {
+	    .im = im, .cpu = bgm == BG_OTHER_CPU ? 1 : 0, .nice = bgm == BG_SAME_NICE5 ? 5 : 0};
+	pthread_t bgth;
 	uint64_t *lat = calloc(nfaults, sizeof(*lat)), start;
 	struct rng r = {12345};
 	char prefix[96];
@@ -174,6 +234,8 @@ static int run_decode_faults(const struct image *im, int whole, int handler_cpu,
 	ret = -pthread_create(&th, NULL, handler_main, &h);
 	if (ret)
 		goto out_close;
+	if (bgm != BG_NONE && pthread_create(&bgth, NULL, background_main, &bg))
+		bgm = BG_NONE;
 	start = now_ns();
 	for (i = 0; i < nfaults; i++) {
 		size_t frame = i % im->n, off;
@@ -196,11 +258,17 @@ static int run_decode_faults(const struct image *im, int whole, int handler_cpu,
 	}
 	eventfd_write(h.stopfd, 1);
 	pthread_join(th, NULL);
-	ret = h.err ?: (bad ? -EBADMSG : 0);
+	if (bgm != BG_NONE) {
+		__atomic_store_n(&bg.stop, 1, __ATOMIC_RELAXED);
+		pthread_join(bgth, NULL);
+	}
+	ret = h.err ?: bg.err ?: (bad ? -EBADMSG : 0);
 	if (!ret) {
-		snprintf(prefix, sizeof(prefix), "uffd.fault.zstd_f%s_%s.%s", size_name(im->fsize),
-			 whole ? "frame" : "page", where);
+		snprintf(prefix, sizeof(prefix), "uffd.fault.%s_f%s_%s.same%s", tag,
+			 size_name(im->fsize), whole ? "frame" : "page", bg_name[bgm]);
 		result_lat(lat, i, prefix);
+		if (bgm != BG_NONE)
+			result("GB/s", gbps(bg.bytes, bg.ns), "%s.bg_fill", prefix);
 	}
 out_close:
 	close(h.stopfd);
@@ -317,6 +385,31 @@ static int run_fill(const struct image *im, int nthreads, const char *what, uint
 	return ret;
 }
 
+/* The faults of one image: the page alone or the whole frame, and with a prefetcher running. */
+static void fault_set(const struct image *im, const char *tag, int with_bg, unsigned long nfaults,
+		      uint64_t budget, int ncpu)
+{
+	int whole, bgm;
+
+	for (whole = 0; whole < 2; whole++) {
+		if (whole && (im->fsize == 4 * KIB || im->fsize > 256 * KIB))
+			continue;
+		for (bgm = BG_NONE; bgm <= BG_SAME_NICE5; bgm++) {
+			int ret;
+
+			/* the prefetcher runs are for the frame sizes in question only */
+			if (bgm != BG_NONE && (!with_bg || !whole || im->fsize > 64 * KIB))
+				continue;
+			if (bgm == BG_OTHER_CPU && ncpu < 2)
+				continue;
+			ret = run_decode_faults(im, whole, tag, nfaults, budget, bgm);
+			if (ret)
+				skip(strerror(-ret), "uffd.fault.%s_f%s_%s.same%s", tag,
+				     size_name(im->fsize), whole ? "frame" : "page", bg_name[bgm]);
+		}
+	}
+}
+
 int main(void)
 {
 	static const size_t fsizes[] = {4 * KIB, 16 * KIB, 64 * KIB, 256 * KIB, 2 * MIB};
@@ -336,21 +429,13 @@ int main(void)
 	printf("# fill-floor: heap-like corpus %zu MiB, zstd -1, %s mode\n", len / MIB,
 	       full ? "full" : "quick");
 	for (i = 0; i < sizeof(fsizes) / sizeof(fsizes[0]); i++) {
-		ret = image_build(&im, heap, len, fsizes[i]);
+		ret = image_build(&im, heap, len, fsizes[i], 1);
 		if (ret) {
 			skip(strerror(-ret), "fill.zstd%s", size_name(fsizes[i]));
 			image_free(&im);
 			continue;
 		}
-		ret = run_decode_faults(&im, 0, 0, "same", nfaults, budget);
-		if (ret)
-			skip(strerror(-ret), "uffd.fault.zstd_f%s_page.same", size_name(fsizes[i]));
-		if (fsizes[i] > 4 * KIB && fsizes[i] <= 256 * KIB) {
-			ret = run_decode_faults(&im, 1, 0, "same", nfaults, budget);
-			if (ret)
-				skip(strerror(-ret), "uffd.fault.zstd_f%s_frame.same",
-				     size_name(fsizes[i]));
-		}
+		fault_set(&im, "zstd", 1, nfaults, budget, ncpu);
 		for (t = 1; t <= 2 && t <= ncpu; t++) {
 			ret = run_fill(&im, t, "zstd", budget);
 			if (ret)
@@ -359,8 +444,15 @@ int main(void)
 		}
 		image_free(&im);
 	}
+	/* zstd's negative levels leave literals raw: smaller ratio, faster decode */
+	for (i = 0; i < 2; i++) {
+		ret = image_build(&im, heap, len, fsizes[i], -1);
+		if (!ret)
+			fault_set(&im, "zstdfast", 0, nfaults, budget, ncpu);
+		image_free(&im);
+	}
 	/* Incompressible memory is stored raw and should fill at UFFDIO_COPY speed. */
-	ret = image_build(&im, rnd, len, 64 * KIB);
+	ret = image_build(&im, rnd, len, 64 * KIB, 1);
 	for (t = 1; !ret && t <= 2 && t <= ncpu; t++)
 		if (run_fill(&im, t, "raw", budget))
 			skip("fill failed", "fill.raw64k_copy.t%d", t);
