@@ -14,12 +14,14 @@
 struct lp_daemon;
 struct ev_loop;
 
-/* Where a task's pages come from. read_frame is called from several threads at once. */
+/* Where a task's pages come from. read_frame is called from several threads at once; prefetch
+ * says the caller is a prefetch worker, not the fault path (a source may keep the two apart so a
+ * fault never queues behind background reads). */
 struct lp_src_ops {
 	size_t (*nr_entries)(void *priv);
 	const struct pgs_entry *(*entry)(void *priv, size_t i); /* sorted by vaddr */
 	/* entry i's pages into dst: 0, or -errno (-EBADMSG/-EIO: the data is lost) */
-	int (*read_frame)(void *priv, size_t i, void *dst);
+	int (*read_frame)(void *priv, size_t i, void *dst, int prefetch);
 	void (*close)(void *priv);
 };
 
@@ -87,6 +89,15 @@ int lp_open_local(void *arg, pid_t pid, const struct lp_src_ops **ops, void **pr
 int lp_order_load(struct lp_daemon *d, int dirfd);
 /* After a successful lp_run. Failing to write is worth a warning, not an error. */
 int lp_order_save(struct lp_daemon *d);
+
+/* A remote page server as the page source (lazy-pages --page-server): lp_remote_create connects
+ * (twice: faults and prefetch each get a connection) and checks the server serves this dump
+ * (uuid). lp_open_remote is its lp_open_src_fn. address is kept, not copied. */
+struct lp_remote;
+int lp_remote_create(struct lp_remote **r, const char *address, int port, const uint8_t *uuid,
+		     int timeout_s);
+void lp_remote_free(struct lp_remote *r); /* accepts NULL; after every task's source is closed */
+int lp_open_remote(void *arg, pid_t pid, const struct lp_src_ops **ops, void **priv);
 
 /* No more tasks will come: once every page is in, lp_run returns. */
 void lp_tasks_done(struct lp_daemon *d);

@@ -135,7 +135,7 @@ static int serve(struct lp_task *t, uint64_t addr)
 	lp_order_note(d, t,
 		      t->src->ops->entry(t->src->priv, e->ent)->vaddr + (uint64_t)pg * LP_PAGE);
 	lp_read_begin(d, 0);
-	ret = t->src->ops->read_frame(t->src->priv, e->ent, d->buf);
+	ret = t->src->ops->read_frame(t->src->priv, e->ent, d->buf, 0);
 	lp_read_end(d, 0);
 	if (ret) {
 		lp_task_lost(t, ret, addr);

@@ -1,6 +1,7 @@
 /* criu-lazy lazy-pages: the daemon that restore --lazy-pages hands its tasks to. It listens in the
  * work dir, says it is ready through --status-fd (scripts wait on that byte), serves every task's
- * faults and prefetches the rest from the image directory, and exits 0 once every page is in. */
+ * faults and prefetches the rest from the image directory (or, with --page-server, from a page
+ * server: post-copy), and exits 0 once every page is in. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -78,10 +79,13 @@ int cmd_lazy_pages(const struct crl_opts *o)
 	struct lp_config cfg = {.nr_workers = 0, .timeout_s = o->lazy_timeout};
 	struct lp_daemon *d = NULL;
 	struct lp_local *local = NULL;
+	struct lp_remote *remote = NULL;
 	int dirfd, ready_fd = -1, ret;
 
-	if (o->page_server)
-		return cmd_not_built(o, "--page-server (pages from a remote page server)");
+	if (o->page_server && !o->port) {
+		pr_err("--page-server needs --port\n");
+		return -EINVAL;
+	}
 	dirfd = open(o->images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0) {
 		pr_perror("cannot open the images dir %s", o->images_dir);
@@ -106,7 +110,15 @@ int cmd_lazy_pages(const struct crl_opts *o)
 	ret = lp_order_load(d, dirfd);
 	if (ret)
 		goto out_free;
-	ret = lp_listen(d, o->work_dir, lp_open_local, local);
+	if (o->page_server) {
+		/* connected before we say we are ready: a server that is not there fails here */
+		ret = lp_remote_create(&remote, o->address, o->port, local->uuid, o->lazy_timeout);
+		if (ret)
+			goto out_free;
+		ret = lp_listen(d, o->work_dir, lp_open_remote, remote);
+	} else {
+		ret = lp_listen(d, o->work_dir, lp_open_local, local);
+	}
 	if (ret)
 		goto out_free;
 	if (o->pidfile) {
@@ -114,7 +126,11 @@ int cmd_lazy_pages(const struct crl_opts *o)
 		if (ret)
 			goto out_free;
 	}
-	pr_info("listening in %s, pages from %s\n", o->work_dir, o->images_dir);
+	if (o->page_server)
+		pr_info("listening in %s, pages from %s:%d\n", o->work_dir,
+			o->address ? o->address : "localhost", o->port);
+	else
+		pr_info("listening in %s, pages from %s\n", o->work_dir, o->images_dir);
 	say_ready(o->status_fd);
 	say_ready(ready_fd);
 
@@ -126,6 +142,7 @@ int cmd_lazy_pages(const struct crl_opts *o)
 		pr_errno(ret, "lazy pages failed");
 out_free:
 	lp_free(d);
+	lp_remote_free(remote);
 out_close:
 	lp_local_free(local);
 	close(dirfd);

@@ -92,7 +92,7 @@ static void run_job(struct lp_daemon *d, struct lp_job *j, void *buf, int reader
 		struct lp_item *it = &j->it[i];
 
 		lp_read_begin(d, reader);
-		ret = j->t->src->ops->read_frame(j->t->src->priv, it->ent, buf);
+		ret = j->t->src->ops->read_frame(j->t->src->priv, it->ent, buf, 1);
 		lp_read_end(d, reader);
 		if (ret) {
 			j->err_addr = it->base + (uint64_t)it->pg0 * LP_PAGE;

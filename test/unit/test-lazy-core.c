@@ -42,10 +42,11 @@ static const struct pgs_entry *ms_entry(void *p, size_t i)
 	return &((struct mem_src *)p)->ents[i];
 }
 
-static int ms_read(void *p, size_t i, void *dst)
+static int ms_read(void *p, size_t i, void *dst, int prefetch)
 {
 	struct mem_src *s = p;
 
+	(void)prefetch;
 	__atomic_add_fetch(&s->reads, 1, __ATOMIC_RELAXED);
 	if ((long)i == s->bad_ent)
 		return -EBADMSG;
@@ -477,8 +478,9 @@ static void test_corrupt_frame_kills(void)
 	lp_free(d);
 }
 
-static int slow_read(void *p, size_t i, void *dst)
+static int slow_read(void *p, size_t i, void *dst, int prefetch)
 {
+	(void)prefetch;
 	(void)p;
 	(void)i;
 	(void)dst;

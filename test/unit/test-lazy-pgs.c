@@ -372,13 +372,13 @@ static const struct pgs_entry *spy_entry(void *p, size_t i)
 	return spy.ops->entry(p, i);
 }
 
-static int spy_read(void *p, size_t i, void *dst)
+static int spy_read(void *p, size_t i, void *dst, int prefetch)
 {
 	int k = __atomic_fetch_add(&spy.n, 1, __ATOMIC_RELAXED);
 
 	if (k < 4096)
 		spy.log[k] = i;
-	return spy.ops->read_frame(p, i, dst);
+	return spy.ops->read_frame(p, i, dst, prefetch);
 }
 
 static void spy_close(void *p)
