@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +21,14 @@
 #include "log.h"
 #include "pagestore.h"
 #include "restore.h"
+#include "uffd.h"
+
+#ifndef __NR_pidfd_open
+#define __NR_pidfd_open 434
+#endif
+#ifndef __NR_pidfd_getfd
+#define __NR_pidfd_getfd 438
+#endif
 
 #define PW_BUF_SIZE (8UL << 20)
 #define PW_IOV_MAX 1024
@@ -32,6 +41,7 @@ struct pw_job {
 	const MmEntry *mm; /* a task's pages: where each may go; NULL for shmem */
 	uint64_t lo, hi;   /* shmem: the object offsets the owner maps */
 	int64_t delta;	   /* shmem: task address - object offset */
+	int uffd;	   /* the task's userfaultfd: anonymous pages go by UFFDIO_COPY, or -1 */
 	struct pgs_ctx *pages;
 	uint8_t *what; /* PW_* per entry */
 	size_t nr;
@@ -77,6 +87,41 @@ static bool vma_skipped(const VmaEntry *v)
 			    VMA_STATUS__VMA_AREA_VSYSCALL);
 }
 
+/* Private anonymous memory can be filled with UFFDIO_COPY: no page fault per page, no zeroing of
+ * a page about to be overwritten; about twice the speed of process_vm_writev into fresh pages.
+ * Not where the task had transparent huge pages asked for: UFFDIO_COPY makes small pages. */
+static bool vma_by_uffd(const VmaEntry *v)
+{
+	return (v->status & VMA_STATUS__VMA_ANON_PRIVATE) &&
+	       !(v->status & VMA_STATUS__VMA_AREA_GUARD) &&
+	       !(v->has_madv && (v->madv & (1ULL << MADV_HUGEPAGE)));
+}
+
+static int copy_uffd(struct pw_worker *w, uint64_t raddr, const char *src, size_t len)
+{
+	uint64_t done = 0;
+	int ret;
+
+	while (len) {
+		ret = uffd_copy(w->job->uffd, raddr, src, len, UFFDIO_COPY_MODE_DONTWAKE, &done);
+		if (!ret) {
+			__atomic_fetch_add(&w->job->pages_written, len / PGS_PAGE_SIZE,
+					   __ATOMIC_RELAXED);
+			return 0;
+		}
+		if (ret != -EAGAIN) {
+			pr_errno(ret, "%d: UFFDIO_COPY of %zu bytes at %#" PRIx64, w->job->tk->pid,
+				 len, raddr);
+			return ret;
+		}
+		__atomic_fetch_add(&w->job->pages_written, done / PGS_PAGE_SIZE, __ATOMIC_RELAXED);
+		raddr += done;
+		src += done;
+		len -= done;
+	}
+	return 0;
+}
+
 static int write_mem_fd(struct pw_worker *w, const struct iovec *l, const struct iovec *r)
 {
 	pid_t pid = w->job->tk->pid;
@@ -117,8 +162,10 @@ static int flush(struct pw_worker *w)
 	ssize_t n;
 	int i, ret;
 
-	if (!w->n)
+	if (!w->n) {
+		w->used = 0; /* what was decoded went by UFFDIO_COPY */
 		return 0;
+	}
 	for (i = 0; i < w->n; i++)
 		total += w->l[i].iov_len;
 	n = process_vm_writev(pid, w->l, w->n, w->r, w->n, 0);
@@ -154,7 +201,7 @@ static int flush(struct pw_worker *w)
 
 /* The decoded entry at w->buf + w->used, cut where it crosses from one VMA to another so that
  * pieces in VMAs we do not write are left out. */
-static void add_pieces(struct pw_worker *w, uint64_t vaddr, size_t len)
+static int add_pieces(struct pw_worker *w, uint64_t vaddr, size_t len)
 {
 	const MmEntry *mm = w->job->mm;
 	uint64_t addr = vaddr, end = vaddr + len;
@@ -175,7 +222,12 @@ static void add_pieces(struct pw_worker *w, uint64_t vaddr, size_t len)
 				to = w->job->hi;
 			}
 		}
-		if (!skip) {
+		if (!skip && v && w->job->uffd >= 0 && vma_by_uffd(v)) {
+			int ret = copy_uffd(w, addr, w->buf + w->used + (addr - vaddr), to - addr);
+
+			if (ret)
+				return ret;
+		} else if (!skip) {
 			uint64_t raddr = addr + w->job->delta;
 
 			if (w->n &&
@@ -195,6 +247,7 @@ static void add_pieces(struct pw_worker *w, uint64_t vaddr, size_t len)
 		}
 		addr = to;
 	}
+	return 0;
 }
 
 static void *worker(void *arg)
@@ -226,7 +279,9 @@ static void *worker(void *arg)
 			       ret == -EBADMSG ? "corrupt (checksum or decode)" : strerror(-ret));
 			break;
 		}
-		add_pieces(w, e->vaddr, len);
+		ret = add_pieces(w, e->vaddr, len);
+		if (ret)
+			break;
 		w->used += len;
 	}
 	if (!ret)
@@ -397,9 +452,54 @@ fail:
 	return -EFAULT;
 }
 
+/* A userfaultfd made inside the task (it acts on the mm of whoever creates it), taken out with
+ * pidfd_getfd, with every private anonymous VMA registered. -1 when that cannot be had: the
+ * slower way then writes everything. */
+static int open_task_uffd(struct rst_task *tk)
+{
+	struct inj_ctx *inj = task_inj(tk);
+	const MmEntry *mm = tk->mm;
+	int pidfd, uffd = -1, ret;
+	long rfd, res;
+	size_t i;
+
+	ret = rst_syscall(inj, &rfd, __NR_userfaultfd, O_CLOEXEC, 0, 0, 0, 0, 0);
+	if (ret || rfd < 0)
+		goto out_nouffd;
+	pidfd = syscall(__NR_pidfd_open, tk->pid, 0);
+	if (pidfd >= 0) {
+		uffd = syscall(__NR_pidfd_getfd, pidfd, (int)rfd, 0);
+		close(pidfd);
+	}
+	ret = rst_syscall(inj, &res, __NR_close, rfd, 0, 0, 0, 0, 0);
+	if (ret || uffd < 0 || uffd_api(uffd, 0, NULL))
+		goto out_close;
+	for (i = 0; i < mm->n_vmas; i++) {
+		const VmaEntry *v = mm->vmas[i];
+
+		if (!vma_by_uffd(v))
+			continue;
+		ret = uffd_register(uffd, v->start, v->end - v->start, UFFDIO_REGISTER_MODE_MISSING,
+				    NULL);
+		if (ret) {
+			pr_info("%d: cannot register %#" PRIx64 "-%#" PRIx64
+				" with userfaultfd: %s\n",
+				tk->pid, v->start, v->end, strerror(-ret));
+			goto out_close;
+		}
+	}
+	return uffd;
+out_close:
+	if (uffd >= 0)
+		close(uffd);
+out_nouffd:
+	pr_info("%d: no userfaultfd for the fill, writing pages the slow way\n", tk->pid);
+	return -1;
+}
+
 int rst_write_pages(struct rst_tree *t, struct rst_task *tk)
 {
-	struct pw_job job = {.tk = tk, .mm = tk->mm};
+	struct pw_job job = {.tk = tk, .mm = tk->mm, .uffd = -1};
 	char id[16];
 	int ret;
 
@@ -408,7 +508,11 @@ int rst_write_pages(struct rst_tree *t, struct rst_task *tk)
 	if (ret)
 		return ret;
 	job.pages = tk->pages;
+	job.uffd = open_task_uffd(tk);
 	ret = run_job(t, &job, id);
+	/* the last reference: closing it unregisters every range, no flag stays on the VMAs */
+	if (job.uffd >= 0)
+		close(job.uffd);
 	if (!ret)
 		ret = write_zero_pages(tk);
 	return ret;
@@ -421,7 +525,7 @@ int rst_write_shmem(struct rst_tree *t, struct rst_task *tk)
 
 	for (i = 0; i < t->nr_shms; i++) {
 		struct rst_shm *sh = &t->shms[i];
-		struct pw_job job = {.tk = tk};
+		struct pw_job job = {.tk = tk, .uffd = -1};
 		char id[64];
 
 		if (sh->owner != tk->pid)
