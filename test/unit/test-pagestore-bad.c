@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "img-file.h"
 #include "lib/pgs-util.h"
 #include "lib/unit.h"
 #include "pagestore.h"
@@ -486,6 +487,106 @@ static void test_index_fuzz(void)
 	teardown(&f);
 }
 
+/* Rewrites the index with every entry record passed through fn (which may grow it by 16 bytes). */
+static void rewrite_records(struct fixture *f, size_t (*fn)(uint8_t *rec, size_t len))
+{
+	uint8_t *out = unit_xmalloc(f->map_size * 2 + 4096);
+	const uint8_t *data;
+	struct img_file in;
+	size_t n = 8, k = 0;
+	uint32_t len;
+
+	UT_OK(imgf_open_mem(&in, f->map, f->map_size, "pagemap-1.img", PGS_PAGEMAP_MAGIC));
+	memcpy(out, f->map, 8);
+	while (imgf_next_raw(&in, &data, &len) == 1) {
+		size_t nl = len;
+
+		memcpy(out + n + 4, data, len);
+		if (k++) /* not the head */
+			nl = fn(out + n + 4, len);
+		out[n] = nl, out[n + 1] = nl >> 8, out[n + 2] = nl >> 16, out[n + 3] = nl >> 24;
+		n += 4 + nl;
+	}
+	imgf_close(&in);
+	file_write(f->dfd, "pagemap-1.img", out, n);
+	free(out);
+}
+
+static size_t r_unknown_field(uint8_t *rec, size_t len)
+{
+	rec[len] = 15 << 3; /* field 15, varint 1: unknown to this version */
+	rec[len + 1] = 1;
+	return len + 2;
+}
+
+static size_t r_wide_nr_pages(uint8_t *rec, size_t len)
+{
+	/* nr_pages again (the last one counts), as a 33-bit number */
+	memcpy(rec + len, "\x10\x80\x80\x80\x80\x10", 6);
+	return len + 6;
+}
+
+static size_t r_long_varint(uint8_t *rec, size_t len)
+{
+	memcpy(rec + len, "\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f", 11);
+	return len + 11;
+}
+
+static size_t r_cut_varint(uint8_t *rec, size_t len)
+{
+	rec[len] = 0x08;
+	rec[len + 1] = 0x80;
+	return len + 2;
+}
+
+static size_t r_no_flags(uint8_t *rec, size_t len)
+{
+	size_t i = 0, o = 0;
+
+	/* copies every field but 3 (flags), all varints */
+	while (i < len) {
+		size_t start = i;
+		uint8_t key = rec[i++];
+
+		while (rec[i++] & 0x80)
+			;
+		if (key >> 3 != 3) {
+			memmove(rec + o, rec + start, i - start);
+			o += i - start;
+		}
+	}
+	return o;
+}
+
+/* The short entry parser and the general one must agree: unknown fields are read the general
+ * way, anything odd is refused. */
+static void test_record_encodings(void)
+{
+	struct pgs_ctx *ctx = NULL;
+	struct fixture f;
+	size_t i;
+
+	setup(&f, 400);
+	rewrite_records(&f, r_unknown_field);
+	UT_OK(pgs_open_local(&ctx, f.dfd, "1", unit_uuid));
+	UT_EQ(pgs_nr_entries(ctx), f.ri.nr);
+	for (i = 0; i < f.ri.nr; i++) {
+		UT_EQ(pgs_entry(ctx, i)->vaddr, f.ri.e[i].vaddr);
+		UT_EQ(pgs_entry(ctx, i)->csum, f.ri.e[i].csum);
+	}
+	model_check(&f.m, ctx, 5);
+	pgs_close(ctx);
+	rewrite_records(&f, r_wide_nr_pages);
+	expect_open_error(&f, -EBADMSG, "33-bit nr_pages");
+	rewrite_records(&f, r_long_varint);
+	expect_open_error(&f, -EBADMSG, "11-byte varint");
+	rewrite_records(&f, r_cut_varint);
+	expect_open_error(&f, -EBADMSG, "cut varint");
+	rewrite_records(&f, r_no_flags);
+	expect_open_error(&f, -EBADMSG, "required field missing");
+	teardown(&f);
+}
+
 static const struct unit_test tests[] = {
     {"missing images", test_missing, 0},
     {"uuid mismatch", test_uuid_mismatch, 0},
@@ -496,6 +597,7 @@ static const struct unit_test tests[] = {
     {"offsets and checksums that lie", test_lying_offsets, 0},
     {"corrupted frames", test_corrupted_frames, 0},
     {"random damage to the index", test_index_fuzz, 0},
+    {"entry records: unknown fields, wide and cut varints", test_record_encodings, 0},
 };
 
 UNIT_MAIN(tests)
