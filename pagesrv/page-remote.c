@@ -33,6 +33,10 @@ struct pxf_client {
 	struct rscratch *pool;
 };
 
+/* Why the last failed call on this thread failed: several threads share a client, and each wants
+ * the reason for its own failure. */
+static __thread char last_err[320];
+
 struct pxf_source {
 	struct pxf_client *cl;
 	uint64_t id;
@@ -86,7 +90,8 @@ void pxf_client_close(struct pxf_client *cl)
 
 const char *pxf_client_last_error(struct pxf_client *cl)
 {
-	return cl->err[0] ? cl->err : "no error";
+	(void)cl;
+	return last_err[0] ? last_err : "no error";
 }
 
 /* Under cl->lock: remember why a call failed; a failure that is not the server's ERROR answer
@@ -94,6 +99,7 @@ const char *pxf_client_last_error(struct pxf_client *cl)
 static int client_failed(struct pxf_client *cl, int ret)
 {
 	snprintf(cl->err, sizeof(cl->err), "%s", pxf_last_error(cl->c));
+	snprintf(last_err, sizeof(last_err), "%s", cl->err);
 	if (!cl->c->peer_error && ret != -EINVAL)
 		cl->broken = ret;
 	return ret;
@@ -142,8 +148,10 @@ static long fetch(struct pxf_source *src, uint64_t vaddr, uint32_t nr, struct rs
 
 	pthread_mutex_lock(&cl->lock);
 	ret = cl->broken;
-	if (ret)
+	if (ret) {
+		snprintf(last_err, sizeof(last_err), "%s", cl->err);
 		goto out_unlock;
+	}
 	tag = c->next_tag++;
 	ret = pxf_send_get_pages(c, tag, src->id, vaddr, nr);
 	if (!ret)
@@ -177,6 +185,8 @@ static long fetch(struct pxf_source *src, uint64_t vaddr, uint32_t nr, struct rs
 	ret = (int)p.nr;
 out_unlock:
 	pthread_mutex_unlock(&cl->lock);
+	if (ret == -ENOMEM)
+		snprintf(last_err, sizeof(last_err), "out of memory for an answer");
 	return ret;
 }
 
@@ -191,7 +201,9 @@ int pxf_source_open(struct pxf_source **sp, struct pxf_client *cl, uint64_t id)
 	s->id = id;
 	pthread_mutex_lock(&cl->lock);
 	ret = cl->broken;
-	if (!ret) {
+	if (ret)
+		snprintf(last_err, sizeof(last_err), "%s", cl->err);
+	else {
 		ret = pxf_get_index(cl->c, id, &s->ents, &s->nr);
 		if (ret)
 			ret = client_failed(cl, ret);
@@ -254,19 +266,18 @@ static int read_range(struct pxf_source *src, uint64_t vaddr, uint32_t nr, void 
 	long n;
 	int ret;
 
-	if (!s)
+	if (!s) {
+		snprintf(last_err, sizeof(last_err), "out of memory");
 		return -ENOMEM;
+	}
 	n = fetch(src, vaddr, nr, s);
 	if (n < 0) {
 		ret = (int)n;
 	} else {
 		ret = pxf_decode_items(s->items, n, vaddr, nr, dst, s->codec, s->dbuf, err,
 				       sizeof(err));
-		if (ret < 0) {
-			pthread_mutex_lock(&src->cl->lock);
-			snprintf(src->cl->err, sizeof(src->cl->err), "%s", err);
-			pthread_mutex_unlock(&src->cl->lock);
-		}
+		if (ret < 0)
+			snprintf(last_err, sizeof(last_err), "%s", err);
 	}
 	put_scratch(src->cl, s);
 	return ret;

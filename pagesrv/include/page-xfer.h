@@ -165,6 +165,7 @@ struct pxf_client;
 /* Takes fd (closed by pxf_client_close, also on failure). Returns as pxf_hello. */
 int pxf_client_open(struct pxf_client **cl, int fd, const uint8_t *uuid, int timeout_ms);
 void pxf_client_close(struct pxf_client *cl); /* accepts NULL; every source must be closed */
+/* Why the calling thread's last failed call on a client failed. */
 const char *pxf_client_last_error(struct pxf_client *cl);
 
 /* One owner's index fetched from the server; the calls mirror pgs_nr_entries, pgs_entry,
