@@ -17,6 +17,7 @@
 #define LP_BITS_WORDS (PGS_MAX_FRAME_PAGES / 64)
 #define LP_JOB_ITEMS 32	     /* extents per prefetch job */
 #define LP_JOB_PAGES 256     /* and at most this many pages (1 MiB) */
+#define LP_RANGE_PAGES 1024  /* a prefetch read of a job's span: 4 MiB */
 #define LP_MAX_LAT (1 << 20) /* fault latency samples kept */
 
 #define lp_err(t, fmt, ...) pr_err("%s: " fmt, (t)->name, ##__VA_ARGS__)

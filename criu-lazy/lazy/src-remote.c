@@ -46,6 +46,20 @@ static int remote_read(void *priv, size_t i, void *dst, int prefetch)
 	return ret;
 }
 
+static int remote_read_range(void *priv, uint64_t vaddr, unsigned long nr, void *dst)
+{
+	struct rsrc *s = priv;
+	int ret = pxf_source_read(s->prefetch, vaddr, nr, dst);
+
+	if (ret == 0) /* all of it reads as zero */
+		memset(dst, 0, nr * PGS_PAGE_SIZE);
+	if (ret < 0)
+		pr_err("%d: pages %#llx-%#llx from the page server at %s:%d: %s\n", s->pid,
+		       (unsigned long long)vaddr, (unsigned long long)(vaddr + nr * PGS_PAGE_SIZE),
+		       s->r->address, s->r->port, pxf_client_last_error(s->r->prefetch));
+	return ret < 0 ? ret : 0;
+}
+
 static void remote_close(void *priv)
 {
 	struct rsrc *s = priv;
@@ -59,6 +73,7 @@ static const struct lp_src_ops remote_ops = {
     .nr_entries = remote_nr,
     .entry = remote_entry,
     .read_frame = remote_read,
+    .read_range = remote_read_range,
     .close = remote_close,
 };
 

@@ -54,7 +54,8 @@ static int ms_read(void *p, size_t i, void *dst, int prefetch)
 	return 0;
 }
 
-static const struct lp_src_ops ms_ops = {ms_nr, ms_entry, ms_read, NULL};
+static const struct lp_src_ops ms_ops = {
+    .nr_entries = ms_nr, .entry = ms_entry, .read_frame = ms_read};
 
 static int page_is_zero(const unsigned char *p)
 {
@@ -488,7 +489,8 @@ static int slow_read(void *p, size_t i, void *dst, int prefetch)
 	return -EIO;
 }
 
-static const struct lp_src_ops slow_ops = {ms_nr, ms_entry, slow_read, NULL};
+static const struct lp_src_ops slow_ops = {
+    .nr_entries = ms_nr, .entry = ms_entry, .read_frame = slow_read};
 
 /* A page source that stays away past --lazy-timeout: the task is killed (never left hanging or
  * given zeros) and the daemon exits with an error. The daemon runs in a process of its own,

@@ -386,7 +386,8 @@ static void spy_close(void *p)
 	spy.ops->close(p);
 }
 
-static const struct lp_src_ops spy_ops = {spy_nr, spy_entry, spy_read, spy_close};
+static const struct lp_src_ops spy_ops = {
+    .nr_entries = spy_nr, .entry = spy_entry, .read_frame = spy_read, .close = spy_close};
 
 /* Restore 1 records the pages faulted on (900, 500, 700 first); restore 2 of the same images
  * prefetches those frames before any other. */

@@ -47,7 +47,7 @@ static int s_read(void *p, size_t i, void *dst, int prefetch)
 	return 0;
 }
 
-static const struct lp_src_ops s_ops = {s_nr, s_entry, s_read, NULL};
+static const struct lp_src_ops s_ops = {.nr_entries = s_nr, .entry = s_entry, .read_frame = s_read};
 
 static int open_src(void *arg, pid_t pid, const struct lp_src_ops **ops, void **priv)
 {
