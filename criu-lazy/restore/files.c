@@ -284,11 +284,17 @@ static int get_file(struct rst_tree *t, size_t idx)
 		fd = open_fifo(t, idx);
 		break;
 	default:
-		pr_err("file %u: files of type %d are not restored yet\n", fe->id, fe->type);
-		return -EOPNOTSUPP;
+		fd = rst_open_anon(t, fe);
 	}
-	if (fd >= 0)
+	if (fd >= 0) {
+		int ret = rst_desc_locks(fe, fd);
+
+		if (ret) {
+			close(fd);
+			return ret;
+		}
 		t->file_fds[idx] = fd;
+	}
 	return fd;
 }
 
@@ -501,6 +507,8 @@ int rst_restore_files(struct rst_tree *t, struct rst_task *tk)
 		done += n;
 	}
 	ret = place_fds(t, tk, cur);
+	if (!ret)
+		ret = rst_task_fd_extras(t, tk);
 	if (ret)
 		goto out;
 	pr_info("%d: %zu fds restored\n", tk->pid, tk->nr_fds);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 #include <sys/user.h>
 
@@ -200,6 +201,39 @@ void rst_settle(struct rst_tree *t)
 	pr_debug("some restarted syscalls did not block within 50 ms\n");
 }
 
+/* Scheduling is set from outside, last: the injections ran pinned at our priority. The
+ * affinity is the thread's own when the image has it, else what we had before pinning. */
+static void restore_sched(struct rst_tree *t, struct rst_thread *th)
+{
+	const ThreadCoreEntry *tc = th->tc;
+	cpu_set_t cpus = t->orig_cpus;
+
+	if (tc && tc->has_cpus_allowed && tc->cpus_allowed.len) {
+		size_t n = tc->cpus_allowed.len, b;
+
+		CPU_ZERO(&cpus);
+		for (b = 0; b < n * 8 && b < CPU_SETSIZE; b++)
+			if (tc->cpus_allowed.data[b / 8] & (1u << (b % 8)))
+				CPU_SET(b, &cpus);
+		CPU_AND(&cpus, &cpus, &t->orig_cpus);
+		if (!CPU_COUNT(&cpus))
+			cpus = t->orig_cpus; /* none of its CPUs is ours to give */
+	}
+	if (sched_setaffinity(th->tid, sizeof(cpus), &cpus))
+		pr_warn("%d: cannot set its CPU affinity: %s\n", th->tid, strerror(errno));
+	if (!tc)
+		return;
+	if (tc->has_sched_policy && tc->sched_policy != SCHED_OTHER) {
+		struct sched_param sp = {.sched_priority = tc->has_sched_prio ? tc->sched_prio : 0};
+
+		if (sched_setscheduler(th->tid, tc->sched_policy, &sp))
+			pr_warn("%d: cannot set scheduling policy %u: %s\n", th->tid,
+				tc->sched_policy, strerror(errno));
+	}
+	if (tc->has_nice && tc->nice && setpriority(PRIO_PROCESS, th->tid, tc->nice))
+		pr_warn("%d: cannot set nice %d: %s\n", th->tid, tc->nice, strerror(errno));
+}
+
 int rst_detach_task(struct rst_tree *t, struct rst_task *tk)
 {
 	size_t i;
@@ -208,9 +242,7 @@ int rst_detach_task(struct rst_tree *t, struct rst_task *tk)
 	for (i = 0; i < tk->nr_threads; i++) {
 		struct rst_thread *th = &tk->threads[i];
 
-		if (sched_setaffinity(th->tid, sizeof(t->orig_cpus), &t->orig_cpus))
-			pr_warn("%d: cannot give its CPU affinity back: %s\n", th->tid,
-				strerror(errno));
+		restore_sched(t, th);
 		if (ptrace(PTRACE_DETACH, th->tid, NULL, NULL) && !ret) {
 			ret = -errno;
 			pr_perror("%d: cannot detach", th->tid);

@@ -375,6 +375,18 @@ static int check_file_refs(struct rst_tree *t)
 		case FD_TYPE__FD_TTY:
 			ok = fe->chr != NULL;
 			break;
+		case FD_TYPE__FD_EVENTFD:
+			ok = fe->efd != NULL;
+			break;
+		case FD_TYPE__FD_TIMERFD:
+			ok = fe->tfd != NULL;
+			break;
+		case FD_TYPE__FD_SIGNALFD:
+			ok = fe->sfd != NULL;
+			break;
+		case FD_TYPE__FD_EPOLL:
+			ok = fe->epoll != NULL;
+			break;
 		default:
 			ok = true; /* files.c refuses the kinds it cannot rebuild */
 		}
@@ -418,7 +430,8 @@ int rst_load_images(struct rst_tree *t)
 			return ret;
 	}
 	t->file_fds = malloc((t->nr_files + 1) * sizeof(int));
-	if (!t->file_fds)
+	t->file_done = calloc(t->nr_files + 1, sizeof(bool));
+	if (!t->file_fds || !t->file_done)
 		return -ENOMEM;
 	for (i = 0; i < t->nr_files; i++)
 		t->file_fds[i] = -1;
@@ -451,6 +464,7 @@ void rst_free_images(struct rst_tree *t)
 		protobuf_c_message_free_unpacked(&t->files[i]->base, NULL);
 	free(t->files);
 	free(t->file_fds);
+	free(t->file_done);
 	if (t->inv)
 		protobuf_c_message_free_unpacked(&t->inv->base, NULL);
 }

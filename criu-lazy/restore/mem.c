@@ -493,11 +493,15 @@ static int finish_mm(struct rst_task *tk, struct rst_batch *b, long exe_fd, long
 	for (i = 0; i < mm->n_vmas; i++) {
 		VmaEntry *v = mm->vmas[i];
 
-		if (!vma_mappable(v) || !vma_written(v) || (v->prot & PROT_WRITE))
+		if (!vma_mappable(v))
+			continue;
+		if (v->flags & MAP_LOCKED)
+			batch_add(b, "mlock", __NR_mlock, v->start, v->end - v->start, 0, 0, 0, 0);
+		if (!vma_written(v) || (v->prot & PROT_WRITE))
 			continue;
 		batch_add(b, "mprotect", __NR_mprotect, v->start, v->end - v->start, v->prot, 0, 0,
 			  0);
-		if (b->n == RST_BATCH_MAX - 2) {
+		if (b->n >= RST_BATCH_MAX - 2) {
 			ret = batch_run(b);
 			if (ret)
 				return ret;

@@ -67,6 +67,7 @@ struct rst_tree {
 	FileEntry **files;
 	size_t nr_files;
 	int *file_fds;	      /* restorer-side fd per files[] entry, -1 until opened */
+	bool *file_done;      /* per files[] entry: epoll targets added */
 	unsigned long gadget; /* the same address in every task */
 	int sk;		      /* our end of the fd-passing socket pair */
 	int task_sk;	      /* the number of the other end in every task */
@@ -140,6 +141,11 @@ int rst_write_shmem(struct rst_tree *t, struct rst_task *tk);
 /* ---- files.c ---- */
 int rst_restore_files(struct rst_tree *t, struct rst_task *tk);
 void rst_close_files(struct rst_tree *t);
+
+/* ---- files-anon.c ---- */
+int rst_open_anon(struct rst_tree *t, const FileEntry *fe);
+int rst_desc_locks(const FileEntry *fe, int fd);
+int rst_task_fd_extras(struct rst_tree *t, struct rst_task *tk);
 
 /* ---- state.c ---- */
 int rst_restore_task_state(struct rst_tree *t, struct rst_task *tk);
