@@ -190,4 +190,24 @@ int pxf_tcp_listen(const char *addr, unsigned short port, int *fd, unsigned shor
 /* Accepts one connection (TCP_NODELAY, CLOEXEC), waiting at most timeout_ms (0: forever). */
 int pxf_tcp_accept(int lfd, int timeout_ms, int *fd);
 
+
+/* ---- server of live memory (the post-copy source) ----
+ * Pages that are not stored anywhere: each entry of the index is read whole through the
+ * callbacks when asked for and sent as one frame, compressed on the fly (level: zstd level as
+ * frame_codec_create takes it; PXF_LEVEL_RAW sends frames uncompressed, faster than compressing
+ * when the link is faster than the compressor). An entry that reads as all zero goes as a hole.
+ * The client cannot tell this server from one that reads images. */
+#define PXF_LEVEL_RAW 1000
+
+struct pxf_src_ops {
+	/* The index of owner id (sorted, not overlapping, PRESENT entries of at most
+	 * PGS_MAX_FRAME_PAGES pages; off/len/csum unused), or -ENOENT. */
+	int (*index)(void *arg, uint64_t id, const struct pgs_entry **ents, size_t *nr);
+	/* Entry i of owner id, whole, into dst (nr_pages * PGS_PAGE_SIZE bytes). 0 or -errno. */
+	int (*read)(void *arg, uint64_t id, size_t i, void *dst);
+};
+
+/* As pxf_serve, with pages from ops. */
+int pxf_serve_src(struct pxf_conn *c, const struct pxf_src_ops *ops, void *arg, int level);
+
 #endif

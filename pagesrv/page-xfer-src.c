@@ -1,0 +1,241 @@
+/* page-xfer: the server half for memory that is not stored (see pxf_serve_src in page-xfer.h).
+ * Every entry asked for is read whole and encoded here, so the frames the client gets are cut
+ * exactly as the index says, and their checksums are computed on the bytes sent. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "page-xfer-int.h"
+
+#define PG PGS_PAGE_SIZE
+
+struct src_srv {
+	struct pxf_conn *c;
+	const struct pxf_src_ops *ops;
+	void *arg;
+	struct frame_codec *codec;
+	bool raw;
+	uint8_t *page_buf; /* one whole entry, decoded */
+};
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+	const uint64_t *w = (const uint64_t *)p;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+static int send_index(struct pxf_conn *c, uint64_t tag, const struct pgs_entry *ents, size_t n)
+{
+	size_t i = 0;
+	int ret;
+
+	do {
+		size_t chunk = n - i > PXF_MAX_INDEX_CHUNK ? PXF_MAX_INDEX_CHUNK : n - i, k;
+
+		pxf_begin(c, PXF_INDEX, i + chunk < n ? PXF_F_MORE : 0, tag);
+		pxf_put32(c, chunk);
+		pxf_put32(c, 0);
+		for (k = 0; k < chunk; k++) {
+			pxf_put64(c, ents[i + k].vaddr);
+			pxf_put32(c, ents[i + k].nr_pages);
+			pxf_put32(c, PGS_PE_PRESENT | (ents[i + k].flags & PGS_PE_LAZY));
+		}
+		ret = pxf_end(c);
+		if (ret)
+			return ret;
+		i += chunk;
+	} while (i < n);
+	return 0;
+}
+
+static size_t first_entry(const struct pgs_entry *ents, size_t n, uint64_t vaddr)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ents[mid].vaddr + (uint64_t)ents[mid].nr_pages * PG <= vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void put_item(struct pxf_conn *c, uint64_t vaddr, uint32_t nr, uint32_t kind, uint32_t len,
+		     uint32_t csum)
+{
+	pxf_put64(c, vaddr);
+	pxf_put32(c, nr);
+	pxf_put32(c, kind);
+	pxf_put32(c, len);
+	pxf_put32(c, csum);
+}
+
+/* One entry as an item: a frame, or a hole for the part of it inside [lo, hi) when it is zero.
+ * Returns the number of items added, or -errno with a text for the client in why. */
+static int put_entry(struct src_srv *s, uint64_t id, size_t i, const struct pgs_entry *e,
+		     uint64_t lo, uint64_t hi, char *why, size_t wlen)
+{
+	size_t len = (size_t)e->nr_pages * PG, hdr;
+	uint64_t end = e->vaddr + len;
+	bool raw = true;
+	ssize_t n;
+	void *dst;
+	int ret;
+
+	ret = s->ops->read(s->arg, id, i, s->page_buf);
+	if (ret) {
+		snprintf(why, wlen, "cannot read the pages at 0x%llx",
+			 (unsigned long long)e->vaddr);
+		return ret < 0 && ret > -4096 ? ret : -EIO;
+	}
+	if (all_zero(s->page_buf, len)) {
+		uint64_t from = e->vaddr > lo ? e->vaddr : lo, to = end < hi ? end : hi;
+
+		put_item(s->c, from, (to - from) / PG, PXF_ITEM_HOLE, 0, 0);
+		return 1;
+	}
+	hdr = pxf_mark(s->c);
+	put_item(s->c, e->vaddr, e->nr_pages, 0, 0, 0);
+	dst = pxf_reserve(s->c, len);
+	if (!dst)
+		return 1; /* pxf_end reports the -ENOMEM */
+	if (s->raw) {
+		memcpy(dst, s->page_buf, len);
+		n = len;
+	} else {
+		n = frame_encode(s->codec, s->page_buf, len, dst, len, &raw);
+		if (n < 0) {
+			snprintf(why, wlen, "cannot compress the pages at 0x%llx",
+				 (unsigned long long)e->vaddr);
+			return -EIO;
+		}
+	}
+	/* give back what compression saved */
+	s->c->wlen -= len - n;
+	pxf_patch32(s->c, hdr + 12, raw ? PXF_ITEM_RAW : PXF_ITEM_ZSTD);
+	pxf_patch32(s->c, hdr + 16, (uint32_t)n);
+	pxf_patch32(s->c, hdr + 20, frame_csum(dst, n));
+	return 1;
+}
+
+static int send_pages(struct src_srv *s, uint64_t tag, uint64_t id, const struct pgs_entry *ents,
+		      size_t n, uint64_t vaddr, uint32_t nr_pages)
+{
+	uint64_t end = vaddr + (uint64_t)nr_pages * PG, cur = vaddr;
+	size_t k, count_at;
+	uint32_t items = 0;
+	char why[96];
+	int ret;
+
+	pxf_begin(s->c, PXF_PAGES, 0, tag);
+	count_at = pxf_mark(s->c);
+	pxf_put32(s->c, 0);
+	pxf_put32(s->c, 0);
+	for (k = first_entry(ents, n, vaddr); k < n && ents[k].vaddr < end; k++) {
+		const struct pgs_entry *e = &ents[k];
+
+		if (e->vaddr > cur) {
+			put_item(s->c, cur, (e->vaddr - cur) / PG, PXF_ITEM_HOLE, 0, 0);
+			items++;
+		}
+		ret = put_entry(s, id, k, e, vaddr, end, why, sizeof(why));
+		if (ret < 0) /* the answer built so far is dropped: the client gets why */
+			return pxf_send_error(s->c, tag, -ret, why);
+		items += ret;
+		cur = e->vaddr + (uint64_t)e->nr_pages * PG;
+	}
+	if (cur < end) {
+		put_item(s->c, cur, (end - cur) / PG, PXF_ITEM_HOLE, 0, 0);
+		items++;
+	}
+	pxf_patch32(s->c, count_at, items);
+	return pxf_end(s->c);
+}
+
+static int serve_loop(struct src_srv *s)
+{
+	struct pxf_conn *c = s->c;
+	const struct pgs_entry *ents;
+	uint64_t id, vaddr;
+	struct pxf_msg m;
+	size_t n;
+	uint32_t nr;
+	int ret;
+
+	for (;;) {
+		ret = pxf_recv(c, &m, true);
+		if (ret == -EBADMSG) {
+			char why[sizeof(c->err)];
+
+			memcpy(why, c->err, sizeof(why));
+			pxf_send_error(c, 0, EINVAL, why);
+			memcpy(c->err, why, sizeof(why));
+			return ret;
+		}
+		if (ret <= 0)
+			return ret;
+		switch (m.type) {
+		case PXF_GET_INDEX:
+			if (m.len != 8)
+				goto bad;
+			id = pxf_get64(m.p);
+			if (s->ops->index(s->arg, id, &ents, &n))
+				ret = pxf_send_error(c, m.tag, ENOENT, "no such memory owner");
+			else
+				ret = send_index(c, m.tag, ents, n);
+			break;
+		case PXF_GET_PAGES:
+			if (m.len != 24 || pxf_get32(m.p + 20))
+				goto bad;
+			id = pxf_get64(m.p);
+			vaddr = pxf_get64(m.p + 8);
+			nr = pxf_get32(m.p + 16);
+			if (!nr || nr > PXF_MAX_REQ_PAGES || vaddr % PG ||
+			    vaddr > UINT64_MAX - (uint64_t)nr * PG)
+				goto bad;
+			if (s->ops->index(s->arg, id, &ents, &n))
+				ret = pxf_send_error(c, m.tag, ENOENT, "no such memory owner");
+			else
+				ret = send_pages(s, m.tag, id, ents, n, vaddr, nr);
+			break;
+		default:
+			goto bad;
+		}
+		if (ret)
+			return ret;
+	}
+bad:
+	pxf_send_error(c, m.tag, EINVAL, "malformed or unexpected request");
+	return pxf_fail(c, -EBADMSG, "malformed or unexpected request (type %u, %u bytes)", m.type,
+			m.len);
+}
+
+int pxf_serve_src(struct pxf_conn *c, const struct pxf_src_ops *ops, void *arg, int level)
+{
+	struct src_srv s = {.c = c, .ops = ops, .arg = arg, .raw = level == PXF_LEVEL_RAW};
+	int ret;
+
+	if (!s.raw) {
+		ret = frame_codec_create(&s.codec, level);
+		if (ret)
+			return pxf_fail(c, ret, "cannot make an encoder (level %d)", level);
+	}
+	s.page_buf = malloc(PGS_MAX_FRAME_PAGES * PG);
+	if (!s.page_buf) {
+		frame_codec_free(s.codec);
+		return pxf_fail(c, -ENOMEM, "out of memory");
+	}
+	ret = serve_loop(&s);
+	free(s.page_buf);
+	frame_codec_free(s.codec);
+	return ret;
+}
