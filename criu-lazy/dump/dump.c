@@ -122,7 +122,7 @@ static int write_inventory(struct dump_ctx *d)
 	inv.has_shell_job = true;
 	inv.shell_job = d->o->shell_job;
 	inv.has_lazy_pages = true;
-	inv.lazy_pages = false;
+	inv.lazy_pages = d->o->lazy_pages;
 
 	ret = open_image_write(&f, d->dirfd, IMG_INVENTORY, NULL);
 	if (!ret)
@@ -163,6 +163,18 @@ static void report_gone(struct dump_ctx *d)
 		if (d->tasks[i].state != 'Z' && dump_task_gone(d->tasks[i].pid))
 			pr_err("process %d (%s) exited during the dump\n", d->tasks[i].pid,
 			       d->tasks[i].st.comm);
+}
+
+/* --status-fd: one zero byte when the pages can be asked for, then the fd is closed. */
+static void say_ready(int fd)
+{
+	char zero = 0;
+
+	if (fd < 0)
+		return;
+	if (write(fd, &zero, 1) != 1)
+		pr_perror("cannot write to the status fd %d", fd);
+	close(fd);
 }
 
 static uint64_t now_ns(void)
@@ -207,12 +219,12 @@ int cmd_dump(const struct crl_opts *o)
 {
 	struct dump_ctx d = {.o = o, .dirfd = -1};
 	uint64_t t0 = now_ns(), t_frozen, t1;
-	int i, ret;
+	int lfd = -1, i, ret;
 
-	if (o->lazy_pages || o->page_server || o->prev_images_dir || o->track_mem) {
-		pr_err(
-		    "dump: --lazy-pages, --page-server, --prev-images-dir and --track-mem are not "
-		    "implemented yet in this version of criu-lazy\n");
+	if (o->page_server || o->prev_images_dir || o->track_mem) {
+		pr_err("dump: --page-server, --prev-images-dir and --track-mem are not implemented "
+		       "yet "
+		       "in this version of criu-lazy\n");
 		return -ENOSYS;
 	}
 	if (mkdir(o->images_dir, 0755) && errno != EEXIST) {
@@ -231,6 +243,13 @@ int cmd_dump(const struct crl_opts *o)
 		goto out;
 	}
 
+	if (o->lazy_pages) {
+		lfd = dump_lazy_listen(o);
+		if (lfd < 0) {
+			ret = lfd;
+			goto out;
+		}
+	}
 	ret = dump_seize_tree(&d);
 	t_frozen = now_ns();
 	for (i = 0; !ret && i < d.nr_tasks; i++)
@@ -254,7 +273,13 @@ int cmd_dump(const struct crl_opts *o)
 	pr_info("dump of %d finished\n", o->tree_pid);
 	if (o->display_stats)
 		print_stats(&d, t0, t_frozen, t1);
+	if (!ret && o->lazy_pages) {
+		say_ready(o->status_fd);
+		ret = dump_lazy_serve(&d, lfd);
+	}
 out:
+	if (lfd >= 0)
+		close(lfd);
 	free_ctx(&d);
 	return ret < 0 ? ret : 0;
 }

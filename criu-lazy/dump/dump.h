@@ -3,6 +3,8 @@
  *   mem-dump.c   mm-PID.img, and the pages through the page store
  *   core-dump.c  core-PID.img: registers, signals, timers, creds, limits
  *   files-dump.c files.img, fdinfo-PID.img, fs-PID.img
+ *   anon-files.c eventfd, timerfd, signalfd, epoll, file locks
+ *   lazy-serve.c dump --lazy-pages: the page server of a post-copy migration
  *   dump.c       the command: order, images, the end (kill / leave running / leave stopped)
  */
 #ifndef CRL_DUMP_H
@@ -100,6 +102,11 @@ int dump_file_locks(struct FileEntry *fe, const char *info, const char *what);
 void dump_epoll_resolve(struct FileEntry *fe, const int *fds, const uint32_t *ids, int nr);
 void dump_anon_free(struct FileEntry *fe);
 void dump_files_free(struct dump_ctx *d);
+
+/* lazy-serve.c: dump --lazy-pages. The listening socket (or -errno), made before the tree is
+ * frozen so that a busy port fails the dump at once; then serving until every client is done. */
+int dump_lazy_listen(const struct crl_opts *o);
+int dump_lazy_serve(struct dump_ctx *d, int lfd);
 
 /* dump.c */
 int dump_note_written(struct dump_ctx *d, const char *fmt, const char *id);

@@ -299,6 +299,26 @@ static void wait_gone(pid_t pid)
 	pr_warn("process %d still there 1 s after SIGKILL\n", pid);
 }
 
+/* A killed tracee's exit is reported to us first: until we collect it, its parent cannot reap it.
+ * Threads before their leader, whose exit waits for theirs. */
+static void reap_killed(struct dump_task *t)
+{
+	int j, status, i;
+
+	for (j = t->nr_threads - 1; j >= 0; j--) {
+		struct dump_thread *th = &t->threads[j];
+
+		for (i = 0; th->seized && i < MAX_SIGNAL_STOPS; i++) {
+			int r = ptrace_wait_stop(th->tid, &status);
+
+			if (r < 0)
+				break; /* -ESRCH: gone and collected; -ECHILD: not ours any more */
+			ptrace(PTRACE_CONT, th->tid, NULL, NULL);
+		}
+		th->seized = false;
+	}
+}
+
 int dump_release_tree(struct dump_ctx *d, bool kill_tree, bool leave_stopped)
 {
 	int i, j, ret = 0;
@@ -316,19 +336,22 @@ int dump_release_tree(struct dump_ctx *d, bool kill_tree, bool leave_stopped)
 	for (i = 0; i < d->nr_tasks; i++) {
 		struct dump_task *t = &d->tasks[i];
 
+		if (kill_tree) {
+			reap_killed(t);
+			continue;
+		}
 		for (j = 0; j < t->nr_threads; j++) {
 			struct dump_thread *th = &t->threads[j];
 
 			if (!th->seized)
 				continue;
-			if (th->injected && !kill_tree) {
+			if (th->injected) {
 				int r = dump_restop_thread(th);
 
 				if (r && r != -ESRCH)
 					ret = -EIO;
 			}
-			if (ptrace(PTRACE_DETACH, th->tid, NULL, NULL) && errno != ESRCH &&
-			    !kill_tree) {
+			if (ptrace(PTRACE_DETACH, th->tid, NULL, NULL) && errno != ESRCH) {
 				pr_perror("thread %d: cannot detach", th->tid);
 				ret = -EIO;
 			}

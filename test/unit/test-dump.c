@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -18,6 +19,7 @@
 #include "image.h"
 #include "log.h"
 #include "opts.h"
+#include "page-xfer.h"
 #include "pagestore.h"
 #include "lib/unit.h"
 
@@ -97,21 +99,29 @@ static void child_kill(struct child *c)
 	close(c->ans);
 }
 
-static int run_dump(pid_t pid, const char *dir, bool leave_running)
+static int run_dump_opts(pid_t pid, const char *dir, bool leave_running, int port, int status_fd)
 {
 	struct crl_opts o;
 
 	memset(&o, 0, sizeof(o));
+	o.lazy_pages = port != 0;
+	o.port = port;
+	o.address = port ? "127.0.0.1" : NULL;
 	o.cmd = CMD_DUMP;
 	o.cmd_name = "dump";
 	o.tree_pid = pid;
 	o.images_dir = dir;
 	o.work_dir = dir;
 	o.compress_level = 1;
-	o.status_fd = -1;
+	o.status_fd = status_fd;
 	o.leave_running = leave_running;
 	log_init(NULL, 1);
 	return cmd_dump(&o);
+}
+
+static int run_dump(pid_t pid, const char *dir, bool leave_running)
+{
+	return run_dump_opts(pid, dir, leave_running, 0, -1);
 }
 
 static int count_images(const char *dir)
@@ -220,8 +230,10 @@ static void test_dump_kills(void)
 
 	child_start(&c, false);
 	UT_OK(run_dump(c.pid, dir, false));
-	UT_EQ(waitpid(c.pid, &status, 0), c.pid);
-	UT_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	/* we are its parent and its tracer: dump collected its exit, nothing is left of it */
+	UT_EQ(waitpid(c.pid, &status, WNOHANG), -1);
+	UT_EQ(kill(c.pid, 0), -1);
+	UT_EQ(errno, ESRCH);
 	UT_GE(count_images(dir), 9);
 	close(c.cmd);
 	close(c.ans);
@@ -261,6 +273,76 @@ static void test_absent_pid(void)
 	unit_rmdir(dir);
 }
 
+static int free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	UT_GE(fd, 0);
+	UT_EQ(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	UT_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+/* dump --lazy-pages: the tree is gone when the status byte comes, and its pages come over the
+ * page-xfer protocol, equal to what it had. */
+static void test_dump_lazy_serve(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	char dir[256], id[16], zero;
+	struct child c;
+	struct pxf_conn *pc;
+	InventoryEntry *inv;
+	int st[2], sk, status, port = free_port();
+	int dirfd = unit_mkdtemp(dir, sizeof(dir));
+	char *want, *got;
+	pid_t dumper;
+
+	child_start(&c, false);
+	UT_EQ(pipe(st), 0);
+	dumper = fork();
+	UT_GE(dumper, 0);
+	if (!dumper) {
+		close(st[0]);
+		_exit(run_dump_opts(c.pid, dir, false, port, st[1]) ? 1 : 0);
+	}
+	close(st[1]);
+	alarm(30);
+	UT_EQ(read(st[0], &zero, 1), 1);
+	UT_EQ(waitpid(c.pid, &status, 0), c.pid); /* killed before the pages are served */
+	UT_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+	inv = read_one(dirfd, IMG_INVENTORY, NULL);
+	UT_ASSERT(inv->has_lazy_pages && inv->lazy_pages);
+	sk = socket(AF_INET, SOCK_STREAM, 0);
+	a.sin_port = htons(port);
+	UT_EQ(connect(sk, (struct sockaddr *)&a, sizeof(a)), 0);
+	UT_OK(pxf_conn_create(&pc, sk, 10000));
+	UT_OK(pxf_hello(pc, inv->dump_uuid.data));
+	want = unit_xmalloc(BUF_LEN);
+	got = unit_xmalloc(BUF_LEN);
+	unit_fill_heaplike(want, BUF_LEN, SEED);
+	memset(want + 4096 * 3, 0, 4096 * 5);
+	memset(got, 0, BUF_LEN);
+	for (size_t off = 0; off < BUF_LEN; off += PXF_MAX_REQ_PAGES * 4096)
+		UT_GE(pxf_read(pc, c.pid, (uint64_t)c.buf + off, PXF_MAX_REQ_PAGES, got + off), 0);
+	UT_MEMEQ(got, want, BUF_LEN);
+	snprintf(id, sizeof(id), "%d", c.pid);
+	pxf_conn_free(pc);
+	close(sk);
+	UT_EQ(waitpid(dumper, &status, 0), dumper); /* the last client gone: the dump ends */
+	UT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	alarm(0);
+	protobuf_c_message_free_unpacked((ProtobufCMessage *)inv, NULL);
+	close(c.cmd);
+	close(c.ans);
+	close(dirfd);
+	unit_rmdir(dir);
+}
+
 static const struct unit_test tests[] = {
     {"dump -R: pages, lazy flags, child keeps running", test_dump_leave_running,
      UNIT_F_ROOT | UNIT_F_PTRACE},
@@ -268,6 +350,7 @@ static const struct unit_test tests[] = {
     {"failed dump: no images, child running", test_failed_dump_leaves_nothing,
      UNIT_F_ROOT | UNIT_F_PTRACE},
     {"absent pid", test_absent_pid, 0},
+    {"dump --lazy-pages serves the pages", test_dump_lazy_serve, UNIT_F_ROOT | UNIT_F_PTRACE},
 };
 
 UNIT_MAIN(tests)
