@@ -3,7 +3,8 @@
 # restored with --lazy-pages against a local lazy-pages daemon. "resume" is the wall time of
 # `restore -d --lazy-pages` (it returns once the tree runs); "all in" is the time until the daemon
 # has every page and exits. The workload checks all its memory afterwards.
-# Usage: bench/lazy-resume.sh [MiB ...]   (default: 64 1024), RUNS=n per size (default 3)
+# Usage: bench/lazy-resume.sh [MiB ...]   (default: 64 1024), RUNS=n per size (default 3),
+# REMOTE=1: pages come from `page-server --lazy-pages` over loopback TCP (post-copy) instead.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -15,10 +16,14 @@ SIZES=("$@")
 DIR=$(mktemp -d /tmp/lazy-resume.XXXXXX)
 WPID=
 LPID=
+SPID=
+REMOTE=${REMOTE:-0}
+PORT=$((20000 + RANDOM % 20000))
 
 cleanup() {
 	[ -n "$WPID" ] && kill -KILL "$WPID" 2>/dev/null
 	[ -n "$LPID" ] && kill -KILL "$LPID" 2>/dev/null
+	[ -n "$SPID" ] && kill -KILL "$SPID" 2>/dev/null
 	rm -rf "$DIR"
 }
 trap cleanup EXIT
@@ -43,8 +48,17 @@ one_run() {
 	for _ in $(seq 500); do gone "$WPID" && break; sleep 0.01; done
 	gone "$WPID" || die "the workload survived its dump"
 	mkfifo "$DIR/status"
-	timeout 300 "$CRIU" lazy-pages -D "$img" -o lazy-pages.log --status-fd 3 3>"$DIR/status" \
-		>/dev/null &
+	src=()
+	if [ "$REMOTE" = 1 ]; then
+		timeout 300 "$CRIU" page-server -D "$img" --port "$PORT" --address 127.0.0.1 \
+			--lazy-pages -o page-server.log --status-fd 3 3>"$DIR/status" >/dev/null &
+		SPID=$!
+		[ "$(timeout 30 head -c1 "$DIR/status" | od -An -tx1 | tr -d ' ')" = "00" ] ||
+			die "page-server not ready"
+		src=(--page-server --address 127.0.0.1 --port "$PORT")
+	fi
+	timeout 300 "$CRIU" lazy-pages -D "$img" "${src[@]}" -o lazy-pages.log --status-fd 3 \
+		3>"$DIR/status" >/dev/null &
 	LPID=$!
 	[ "$(timeout 30 head -c1 "$DIR/status" | od -An -tx1 | tr -d ' ')" = "00" ] ||
 		die "lazy-pages not ready"
@@ -55,6 +69,10 @@ one_run() {
 	resume=$(ms "$t0" "$t1")
 	wait "$LPID" || die "lazy-pages failed"
 	LPID=
+	if [ -n "$SPID" ]; then
+		wait "$SPID" || die "page-server failed"
+		SPID=
+	fi
 	allin=$(ms "$t0" "$(now)")
 	kill -TERM "$WPID"
 	for _ in $(seq 600); do gone "$WPID" && break; sleep 0.05; done
