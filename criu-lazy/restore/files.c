@@ -283,6 +283,9 @@ static int get_file(struct rst_tree *t, size_t idx)
 	case FD_TYPE__FD_FIFO:
 		fd = open_fifo(t, idx);
 		break;
+	case FD_TYPE__FD_MEMFD:
+		fd = rst_open_memfd(t, fe);
+		break;
 	default:
 		fd = rst_open_anon(t, fe);
 	}

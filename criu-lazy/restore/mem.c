@@ -264,7 +264,6 @@ static int check_vma_kind(struct rst_task *tk, const VmaEntry *v)
 		const char *what;
 	} unsupported[] = {
 	    {VMA_STATUS__VMA_AREA_SYSVIPC, "SysV shared memory"},
-	    {VMA_STATUS__VMA_AREA_MEMFD, "memfd"},
 	    {VMA_STATUS__VMA_AREA_HUGETLB, "hugetlb"},
 	};
 	size_t i;
@@ -363,9 +362,19 @@ static int open_mapped_files(struct rst_tree *t, struct rst_task *tk, struct rst
 			path = shm_path(t, tk, v, buf, sizeof(buf), &ret);
 			if (ret)
 				goto out;
-			if (path)
+			if (path) {
 				fl = O_RDWR;
-			else if (v->has_file_id)
+			} else if ((v->status & VMA_STATUS__VMA_AREA_MEMFD) && v->has_shmid) {
+				int obj = rst_memfd_get(t, v->shmid,
+							rst_file_by_id(t, v->file_id, NULL)->reg);
+
+				if (obj < 0) {
+					ret = obj;
+					goto out;
+				}
+				snprintf(buf, sizeof(buf), "/proc/%d/fd/%d", getpid(), obj);
+				path = buf;
+			} else if (v->has_file_id)
 				path = rst_file_by_id(t, v->file_id, NULL)->reg->path;
 			else
 				continue;

@@ -175,6 +175,7 @@ static int restore_tree(struct rst_tree *t)
 			return ret;
 	}
 	rst_close_files(t);
+	rst_memfd_close(t);
 	/* zombies exit while their parents are still stopped */
 	rst_for_each_task(t, tk)
 	{
@@ -259,6 +260,7 @@ out:
 	if (t.lc)
 		lazy_disconnect(t.lc);
 	rst_close_files(&t);
+	rst_memfd_close(&t);
 	if (t.sk >= 0)
 		close(t.sk);
 	if (t.task_sk_local >= 0)

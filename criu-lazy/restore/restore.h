@@ -58,6 +58,12 @@ struct rst_shm {
 	uint64_t pgoff;	     /* object offset at start */
 };
 
+/* A memfd object of the tree, made by us. */
+struct rst_memfd {
+	uint64_t shmid;
+	int fd;
+};
+
 struct rst_tree {
 	const struct crl_opts *o;
 	int dirfd;
@@ -78,6 +84,8 @@ struct rst_tree {
 	struct lazy_conn *lc;
 	struct rst_shm *shms;
 	size_t nr_shms;
+	struct rst_memfd *memfds;
+	size_t nr_memfds;
 };
 
 #define rst_for_each_task(t, tk) for ((tk) = (t)->tasks; (tk) < (t)->tasks + (t)->nr_tasks; (tk)++)
@@ -141,6 +149,12 @@ int rst_write_shmem(struct rst_tree *t, struct rst_task *tk);
 /* ---- files.c ---- */
 int rst_restore_files(struct rst_tree *t, struct rst_task *tk);
 void rst_close_files(struct rst_tree *t);
+
+/* ---- memfd.c ---- */
+int rst_memfd_get(struct rst_tree *t, uint64_t shmid, const RegFileEntry *r);
+int rst_open_memfd(struct rst_tree *t, const FileEntry *fe);
+/* Seals every object and drops our fds of them. */
+void rst_memfd_close(struct rst_tree *t);
 
 /* ---- files-anon.c ---- */
 int rst_open_anon(struct rst_tree *t, const FileEntry *fe);
