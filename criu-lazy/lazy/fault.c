@@ -38,6 +38,10 @@ int lp_copy_ext(struct lp_task *t, struct lp_ext *e, const void *frame, uint64_t
 		for (k = 0; k < done; k++)
 			ext_clear(e, pg + k);
 		pg += done;
+		/* a short copy (-EAGAIN with progress) stopped at a page that is already there,
+		 * or for a signal: go on, the next COPY says which */
+		if (ret == -EAGAIN && done)
+			ret = 0;
 		if (!ret)
 			continue;
 		if (ret == -EEXIST || ret == -ENOENT) {

@@ -72,6 +72,10 @@ static int copy_item(struct lp_job *j, struct lp_item *it, const void *frame)
 			set_bit64(it->done, pg + k);
 		j->copied += done;
 		pg += done;
+		/* a short copy (-EAGAIN with progress) stopped at a page that is already there,
+		 * or for a signal: go on, the next COPY says which */
+		if (ret == -EAGAIN && done)
+			ret = 0;
 		if (ret == -EEXIST || ret == -ENOENT) {
 			set_bit64(it->done, pg);
 			j->exist += ret == -EEXIST;
