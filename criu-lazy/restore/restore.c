@@ -112,6 +112,8 @@ static int build_task(struct rst_tree *t, struct rst_task *tk)
 	for (i = 0; !ret && i < tk->nr_threads; i++)
 		ret = rst_restore_thread_state(t, tk, &tk->threads[i]);
 	if (!ret)
+		ret = rst_restore_posix_timers(t, tk);
+	if (!ret)
 		pr_info("%d: built in %.2f ms\n", tk->pid, ms_since(&t0));
 	return ret;
 }

@@ -164,6 +164,7 @@ int rst_task_fd_extras(struct rst_tree *t, struct rst_task *tk);
 /* ---- state.c ---- */
 int rst_restore_task_state(struct rst_tree *t, struct rst_task *tk);
 int rst_restore_thread_state(struct rst_tree *t, struct rst_task *tk, struct rst_thread *th);
+int rst_restore_posix_timers(struct rst_tree *t, struct rst_task *tk);
 int rst_restore_creds(struct rst_tree *t, struct rst_task *tk, struct rst_thread *th);
 int rst_restore_seccomp(struct rst_tree *t, struct rst_task *tk, struct rst_thread *th);
 

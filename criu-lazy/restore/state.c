@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LOG_PREFIX "restore: "
@@ -206,6 +207,75 @@ static uint64_t guess_clear_tid(struct inj_ctx *inj, const ThreadCoreEntry *tc)
 	if (inj_read(inj, addr, &val, sizeof(val)) || val != tc->tid)
 		return 0;
 	return addr;
+}
+
+#ifndef PR_TIMER_CREATE_RESTORE_IDS
+#define PR_TIMER_CREATE_RESTORE_IDS 77
+#endif
+
+/* The kernel's struct sigevent. */
+struct k_sigevent {
+	uint64_t value;
+	int32_t signo;
+	int32_t notify;
+	int32_t tid;
+	int32_t pad[11];
+};
+
+/* POSIX timers get their ids back through PR_TIMER_CREATE_RESTORE_IDS (timer_create then takes
+ * the id it is given); they run again with the time they had left at the freeze. After the
+ * threads exist: a timer may signal one of them. */
+int rst_restore_posix_timers(struct rst_tree *t, struct rst_task *tk)
+{
+	const TaskCoreEntry *tc = tk->core->tc;
+	struct rst_batch b;
+	size_t i;
+	int ret;
+
+	(void)t;
+	if (!tc->n_posix_timers)
+		return 0;
+	ret = batch_init(&b, task_inj(tk));
+	if (ret)
+		return ret;
+	batch_add(&b, "prctl(PR_TIMER_CREATE_RESTORE_IDS)", __NR_prctl, PR_TIMER_CREATE_RESTORE_IDS,
+		  1, 0, 0, 0, 0);
+	for (i = 0; i < tc->n_posix_timers; i++) {
+		const PosixTimerEntry *pt = tc->posix_timers[i];
+		struct k_sigevent ev = {.value = pt->sival,
+					.signo = (int32_t)pt->signo,
+					.notify = (int32_t)pt->sigev_notify,
+					.tid = pt->has_notify_tid ? (int32_t)pt->notify_tid : 0};
+		int32_t id = (int32_t)pt->it_id;
+
+		batch_add(&b, "timer_create", __NR_timer_create, pt->clock_id,
+			  batch_data(&b, &ev, sizeof(ev)), batch_data(&b, &id, sizeof(id)), 0, 0,
+			  0);
+	}
+	batch_add(&b, "prctl(PR_TIMER_CREATE_RESTORE_IDS)", __NR_prctl, PR_TIMER_CREATE_RESTORE_IDS,
+		  0, 0, 0, 0, 0);
+	for (i = 0; i < tc->n_posix_timers; i++) {
+		const PosixTimerEntry *pt = tc->posix_timers[i];
+		struct itimerspec its = {
+		    .it_interval = {(time_t)pt->isec, (long)pt->insec},
+		    .it_value = {(time_t)pt->vsec, (long)pt->vnsec},
+		};
+
+		if (!pt->vsec && !pt->vnsec) {
+			if (!pt->isec && !pt->insec)
+				continue;	  /* disarmed */
+			its.it_value.tv_nsec = 1; /* periodic, due: fires at once */
+		}
+		batch_add(&b, "timer_settime", __NR_timer_settime, pt->it_id, 0,
+			  batch_data(&b, &its, sizeof(its)), 0, 0, 0);
+	}
+	ret = batch_run(&b);
+	if (ret)
+		pr_err("%d: cannot restore its POSIX timers (this kernel may lack "
+		       "PR_TIMER_CREATE_RESTORE_IDS)\n",
+		       tk->pid);
+	batch_fini(&b);
+	return ret;
 }
 
 int rst_restore_thread_state(struct rst_tree *t, struct rst_task *tk, struct rst_thread *th)
