@@ -326,7 +326,9 @@ static int plan(struct rst_tree *t, struct pw_job *job)
 		}
 		if (!(e->flags & PGS_PE_PRESENT))
 			continue;
-		if (mm && t->lc && (e->flags & PGS_PE_LAZY))
+		/* locked memory is populated by mlock before the daemon could fill it */
+		if (mm && t->lc && (e->flags & PGS_PE_LAZY) &&
+		    !(find_vma(mm, e->vaddr)->flags & MAP_LOCKED))
 			continue;
 		job->what[i] = PW_WRITE;
 	}
