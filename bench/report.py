@@ -2,7 +2,7 @@
 """Formats the `key value unit` lines of the floor benchmarks (bench/out/*.txt) as a markdown report,
 with each headline figure next to the floor DESIGN.md recorded for this machine type (2026-11-24).
 
-usage: bench/report.py OUTDIR
+usage: bench/report.py RUNDIR [RUNDIR...]   (several: the best of the runs for each figure)
 """
 import os
 import re
@@ -262,32 +262,57 @@ def tcp(rep):
         rep.table(["bulk, one way", "best GB/s", "median GB/s"], bulk)
 
 
+def merge(runs):
+    """Best of the runs for each figure: the lowest time, the highest throughput."""
+    vals, units, skips, comments = {}, {}, [], []
+    for rv, ru, rs, rc in runs:
+        for k, v in rv.items():
+            if k not in vals:
+                vals[k], units[k] = v, ru[k]
+            elif ru[k] in LOWER_IS_BETTER_UNITS:
+                vals[k] = min(vals[k], v)
+            else:
+                vals[k] = max(vals[k], v)
+        skips += [k for k in rs if k not in skips]
+        comments += rc
+    skips = [k for k in skips if k not in vals]
+    return vals, units, skips, comments
+
+
 def main():
-    if len(sys.argv) != 2:
-        print("usage: report.py OUTDIR", file=sys.stderr)
+    if len(sys.argv) < 2:
+        print("usage: report.py RUNDIR [RUNDIR...]", file=sys.stderr)
         return 2
-    outdir = sys.argv[1]
-    vals, units, skips, comments = load(outdir)
+    dirs = sys.argv[1:]
+    vals, units, skips, comments = merge([load(d) for d in dirs])
     if not vals:
-        print("report.py: no results in %s" % outdir, file=sys.stderr)
+        print("report.py: no results in %s" % " ".join(dirs), file=sys.stderr)
         return 1
-    meta = load_meta(outdir)
     rep = Report(vals, units)
     rep.out("# criu-lazy floor benchmarks")
     rep.out()
-    for k in ("date", "kernel", "cpus", "cpu_model", "zstd", "mode", "load_before", "load_after"):
-        if k in meta:
-            rep.out("- %s: %s" % (k.replace("_", " "), meta[k]))
-    for c in comments:
-        rep.out("- %s" % c)
-    rep.out()
+    if len(dirs) > 1:
+        rep.out("Best of %d runs for each figure (lowest time, highest throughput); each run's "
+                "lines below." % len(dirs))
+        rep.out()
+    for i, d in enumerate(dirs):
+        meta = load_meta(d)
+        if len(dirs) > 1:
+            rep.out("Run %d:" % (i + 1))
+        for k in ("date", "kernel", "cpus", "cpu_model", "zstd", "mode", "load_before",
+                  "load_after"):
+            if k in meta:
+                rep.out("- %s: %s" % (k.replace("_", " "), meta[k]))
+        for c in load(d)[3]:
+            rep.out("- %s" % c)
+        rep.out()
     headline(rep)
     targets(rep)
     faults(rep)
     fills(rep)
     zstd(rep)
     tcp(rep)
-    rest = sorted(k for k in vals if k not in rep.used)
+    rest = [k for k in vals if k not in rep.used and not k.endswith((".mean", ".median"))]
     if rest:
         rep.out("## Other figures")
         rep.out()

@@ -548,13 +548,13 @@ int main(void)
 	if (ret)
 		skip(ret == -EOPNOTSUPP ? "no UFFD_FEATURE_MOVE" : strerror(-ret),
 		     "uffd.fill.move2m_staged.t1");
-	for (i = 0; i < 2; i++) {
-		ret = run_fresh_copy(region, i, COPY_MEMCPY, budget);
+	for (i = 0; i < 4; i++) {
+		enum copy_how how = i < 2 ? COPY_MEMCPY : COPY_PVW;
+
+		ret = run_fresh_copy(region, i & 1, how, budget);
 		if (ret)
-			skip(strerror(-ret), "fresh.memcpy.%s", i ? "thp" : "4k");
+			skip(strerror(-ret), "fresh.%s.%s",
+			     how == COPY_MEMCPY ? "memcpy" : "pvwritev", i & 1 ? "thp" : "4k");
 	}
-	ret = run_fresh_copy(region, 0, COPY_PVW, budget);
-	if (ret)
-		skip(strerror(-ret), "fresh.pvwritev.4k");
 	return 0;
 }
