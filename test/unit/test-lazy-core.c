@@ -18,6 +18,7 @@
 #include "lib/unit.h"
 #include "lazy-pages.h"
 #include "uffd.h"
+#include "lazy-task.h"
 
 #define PG PGS_PAGE_SIZE
 
@@ -382,18 +383,14 @@ static void test_corrupt_frame_kills(void)
 	enum { NPAGES = 256 };
 	struct lp_config cfg = {.nr_workers = -1};
 	unsigned char *want = unit_xmalloc(NPAGES * PG);
-	int sv[2], pipefd[2], status, fd;
-	unsigned char *map;
-	struct mem_src src;
-	struct lp_daemon *d;
-	struct lp_range r;
-	struct timespec ts;
-	pthread_t thr;
 	struct fixture f = {0};
-	size_t pg, bad_pg;
-	char seen[NPAGES];
-	ssize_t n;
-	pid_t pid;
+	struct lazy_task lt;
+	struct timespec ts;
+	struct lp_range r;
+	struct mem_src src;
+	unsigned char *map;
+	size_t bad_pg;
+	int status;
 
 	make_contents(want, NPAGES, 77);
 	map = mmap(NULL, NPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -401,82 +398,24 @@ static void test_corrupt_frame_kills(void)
 	ms_build(&src, (uint64_t)map, want, NPAGES, 16, PGS_PE_PRESENT | PGS_PE_LAZY);
 	src.bad_ent = src.nr / 2;
 	bad_pg = (src.ents[src.bad_ent].vaddr - (uint64_t)map) / PG;
-	UT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
-	UT_OK(pipe(pipefd));
-	pid = fork();
-	UT_GE(pid, 0);
-	if (pid == 0) {
-		char c[CMSG_SPACE(sizeof(int))] = {0};
-		struct iovec iov = {"u", 1};
-		struct msghdr mh = {.msg_iov = &iov,
-				    .msg_iovlen = 1,
-				    .msg_control = c,
-				    .msg_controllen = sizeof(c)};
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-
-		alarm(20);
-		fd = register_self(map, NPAGES * PG);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-		if (sendmsg(sv[1], &mh, 0) != 1)
-			_exit(2);
-		close(fd);
-		if (read(sv[1], c, 1) != 1) /* the daemon has it */
-			_exit(3);
-		for (pg = 0; pg < NPAGES; pg++) {
-			char v = memcmp(map + pg * PG, want + pg * PG, PG) ? 'X' : 'o';
-
-			if (page_is_zero(map + pg * PG) && !page_is_zero(want + pg * PG))
-				v = 'Z';
-			if (write(pipefd[1], &v, 1) != 1)
-				_exit(4);
-		}
-		_exit(0);
-	}
-	close(pipefd[1]);
-	{
-		char c[CMSG_SPACE(sizeof(int))];
-		char b;
-		struct iovec iov = {&b, 1};
-		struct msghdr mh = {.msg_iov = &iov,
-				    .msg_iovlen = 1,
-				    .msg_control = c,
-				    .msg_controllen = sizeof(c)};
-
-		UT_EQ(recvmsg(sv[0], &mh, 0), 1);
-		memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int));
-	}
+	lazy_task_spawn(&lt, map, NPAGES, want, 0);
 	r.start = (uint64_t)map;
 	r.end = r.start + NPAGES * PG;
-	UT_OK(lp_create(&d, &cfg));
-	UT_OK(lp_add_task(d, pid, fd, &r, 1, &ms_ops, &src));
-	lp_tasks_done(d);
-	f.d = d;
-	UT_OK(-pthread_create(&thr, NULL, daemon_thread, &f));
-	UT_EQ(write(sv[0], "g", 1), 1);
-	n = 0;
-	while (n < NPAGES) {
-		ssize_t k = read(pipefd[0], seen + n, NPAGES - n);
-
-		if (k <= 0)
-			break;
-		n += k;
-	}
-	UT_EQ(waitpid(pid, &status, 0), pid);
+	UT_OK(lp_create(&f.d, &cfg));
+	UT_OK(lp_add_task(f.d, lt.pid, lt.uffd, &r, 1, &ms_ops, &src));
+	lp_tasks_done(f.d);
+	UT_OK(-pthread_create(&f.thr, NULL, daemon_thread, &f));
+	lazy_task_go(&lt);
+	/* every page before the bad frame, none from it on */
+	UT_EQ(lazy_task_collect(&lt, &status), bad_pg);
 	UT_ASSERT(WIFSIGNALED(status));
 	UT_EQ(WTERMSIG(status), SIGKILL);
-	UT_EQ(n, (ssize_t)bad_pg); /* every page before the bad frame, none from it on */
-	for (pg = 0; pg < (size_t)n; pg++)
-		if (seen[pg] != 'o')
-			UT_FAIL("page %zu read as '%c'", pg, seen[pg]);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += 10;
-	if (pthread_timedjoin_np(thr, NULL, &ts))
+	if (pthread_timedjoin_np(f.thr, NULL, &ts))
 		UT_FAIL("the daemon did not finish after the task was killed");
 	UT_ERR(f.ret, -EBADMSG);
-	lp_free(d);
+	lp_free(f.d);
 }
 
 static int slow_read(void *p, size_t i, void *dst, int prefetch)
