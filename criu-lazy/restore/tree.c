@@ -95,7 +95,8 @@ static int attach_new(struct rst_task *tk, struct rst_tree *t)
 
 /* A pid can stay taken for a moment after its process died: a zombie waiting for its reaper,
  * a group leader waiting for its threads. Worth another try (after a short sleep) while that
- * lasts, up to about a second; not when a live process has it. */
+ * lasts, up to five seconds (an init that reaps lazily keeps them that long); not when a live
+ * process has it. */
 static bool pid_freeing(pid_t pid, int *tries)
 {
 	struct timespec ts = {0, 10000000};
@@ -103,7 +104,7 @@ static bool pid_freeing(pid_t pid, int *tries)
 	ssize_t n;
 	int fd;
 
-	if (++*tries > 100)
+	if (++*tries > 500)
 		return false;
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
