@@ -79,13 +79,12 @@ static void put_item(struct pxf_conn *c, uint64_t vaddr, uint32_t nr, uint32_t k
 	pxf_put32(c, csum);
 }
 
-/* One entry as an item: a frame, or a hole for the part of it inside [lo, hi) when it is zero.
- * Returns the number of items added, or -errno with a text for the client in why. */
-static int put_entry(struct src_srv *s, uint64_t id, size_t i, const struct pgs_entry *e,
-		     uint64_t lo, uint64_t hi, char *why, size_t wlen)
+/* One entry as one frame item. Returns the number of items added, or -errno with a text for the
+ * client in why. */
+static int put_entry(struct src_srv *s, uint64_t id, size_t i, const struct pgs_entry *e, char *why,
+		     size_t wlen)
 {
 	size_t len = (size_t)e->nr_pages * PG, hdr;
-	uint64_t end = e->vaddr + len;
 	bool raw = true;
 	ssize_t n;
 	void *dst;
@@ -97,18 +96,13 @@ static int put_entry(struct src_srv *s, uint64_t id, size_t i, const struct pgs_
 			 (unsigned long long)e->vaddr);
 		return ret < 0 && ret > -4096 ? ret : -EIO;
 	}
-	if (all_zero(s->page_buf, len)) {
-		uint64_t from = e->vaddr > lo ? e->vaddr : lo, to = end < hi ? end : hi;
-
-		put_item(s->c, from, (to - from) / PG, PXF_ITEM_HOLE, 0, 0);
-		return 1;
-	}
 	hdr = pxf_mark(s->c);
 	put_item(s->c, e->vaddr, e->nr_pages, 0, 0, 0);
 	dst = pxf_reserve(s->c, len);
 	if (!dst)
 		return 1; /* pxf_end reports the -ENOMEM */
-	if (s->raw) {
+	/* zero pages cost nothing to compress; a hole would contradict the index */
+	if (s->raw && !all_zero(s->page_buf, len)) {
 		memcpy(dst, s->page_buf, len);
 		n = len;
 	} else {
@@ -147,7 +141,7 @@ static int send_pages(struct src_srv *s, uint64_t tag, uint64_t id, const struct
 			put_item(s->c, cur, (e->vaddr - cur) / PG, PXF_ITEM_HOLE, 0, 0);
 			items++;
 		}
-		ret = put_entry(s, id, k, e, vaddr, end, why, sizeof(why));
+		ret = put_entry(s, id, k, e, why, sizeof(why));
 		if (ret < 0) /* the answer built so far is dropped: the client gets why */
 			return pxf_send_error(s->c, tag, -ret, why);
 		items += ret;
@@ -224,11 +218,9 @@ int pxf_serve_src(struct pxf_conn *c, const struct pxf_src_ops *ops, void *arg, 
 	struct src_srv s = {.c = c, .ops = ops, .arg = arg, .raw = level == PXF_LEVEL_RAW};
 	int ret;
 
-	if (!s.raw) {
-		ret = frame_codec_create(&s.codec, level);
-		if (ret)
-			return pxf_fail(c, ret, "cannot make an encoder (level %d)", level);
-	}
+	ret = frame_codec_create(&s.codec, s.raw ? 1 : level);
+	if (ret)
+		return pxf_fail(c, ret, "cannot make an encoder (level %d)", level);
 	s.page_buf = malloc(PGS_MAX_FRAME_PAGES * PG);
 	if (!s.page_buf) {
 		frame_codec_free(s.codec);

@@ -122,7 +122,7 @@ static int write_inventory(struct dump_ctx *d)
 	inv.has_shell_job = true;
 	inv.shell_job = d->o->shell_job;
 	inv.has_lazy_pages = true;
-	inv.lazy_pages = d->o->lazy_pages;
+	inv.lazy_pages = d->lazy != NULL;
 
 	ret = open_image_write(&f, d->dirfd, IMG_INVENTORY, NULL);
 	if (!ret)
@@ -165,18 +165,6 @@ static void report_gone(struct dump_ctx *d)
 			       d->tasks[i].st.comm);
 }
 
-/* --status-fd: one zero byte when the pages can be asked for, then the fd is closed. */
-static void say_ready(int fd)
-{
-	char zero = 0;
-
-	if (fd < 0)
-		return;
-	if (write(fd, &zero, 1) != 1)
-		pr_perror("cannot write to the status fd %d", fd);
-	close(fd);
-}
-
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -199,6 +187,7 @@ static void free_ctx(struct dump_ctx *d)
 		free(d->written[i]);
 	free(d->written);
 	free(d->shm_done);
+	dump_lazy_free(d);
 	if (d->dirfd >= 0)
 		close(d->dirfd);
 }
@@ -249,6 +238,9 @@ int cmd_dump(const struct crl_opts *o)
 			ret = lfd;
 			goto out;
 		}
+		ret = dump_lazy_init(&d);
+		if (ret)
+			goto out;
 	}
 	ret = dump_seize_tree(&d);
 	t_frozen = now_ns();
@@ -268,15 +260,15 @@ int cmd_dump(const struct crl_opts *o)
 			pr_err("dump of %d failed; the tree is left running\n", o->tree_pid);
 		goto out;
 	}
-	ret = dump_release_tree(&d, !o->leave_running && !o->leave_stopped, o->leave_stopped);
 	t1 = now_ns();
 	pr_info("dump of %d finished\n", o->tree_pid);
 	if (o->display_stats)
 		print_stats(&d, t0, t_frozen, t1);
-	if (!ret && o->lazy_pages) {
-		say_ready(o->status_fd);
-		ret = dump_lazy_serve(&d, lfd);
-	}
+	if (d.lazy)
+		ret = dump_lazy_serve(&d, lfd); /* says ready, lets the tree go */
+	else
+		ret =
+		    dump_release_tree(&d, !o->leave_running && !o->leave_stopped, o->leave_stopped);
 out:
 	if (lfd >= 0)
 		close(lfd);

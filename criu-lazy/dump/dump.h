@@ -20,6 +20,7 @@
 #include "proc-parse.h"
 
 struct inj_ctx;
+struct lazy_dump;
 
 struct dump_thread {
 	pid_t tid;
@@ -66,6 +67,7 @@ struct dump_ctx {
 	int nr_written, cap_written;
 	struct pgs_stats stats;
 	uint64_t frozen_ns, frozen_real_ns;
+	struct lazy_dump *lazy; /* dump --lazy-pages: lazy pages are served, not written */
 };
 
 /* seize.c */
@@ -103,9 +105,15 @@ void dump_epoll_resolve(struct FileEntry *fe, const int *fds, const uint32_t *id
 void dump_anon_free(struct FileEntry *fe);
 void dump_files_free(struct dump_ctx *d);
 
-/* lazy-serve.c: dump --lazy-pages. The listening socket (or -errno), made before the tree is
- * frozen so that a busy port fails the dump at once; then serving until every client is done. */
+/* lazy-serve.c: dump --lazy-pages, the post-copy source. The listening socket (or -errno) is made
+ * before the tree is frozen so that a busy port fails the dump at once. mem-dump.c notes each lazy
+ * page (in increasing address order per process) instead of storing it; after the images are
+ * written, dump_lazy_serve says ready on --status-fd, serves the pages until every client is done
+ * and lets the tree go (killed unless -R/-s). */
 int dump_lazy_listen(const struct crl_opts *o);
+int dump_lazy_init(struct dump_ctx *d);
+void dump_lazy_free(struct dump_ctx *d); /* accepts d->lazy NULL */
+int dump_lazy_note(struct dump_ctx *d, pid_t pid, uint64_t addr);
 int dump_lazy_serve(struct dump_ctx *d, int lfd);
 
 /* dump.c */

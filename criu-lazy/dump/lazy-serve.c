@@ -1,227 +1,365 @@
-/* dump --lazy-pages: after the images are written and the tree is gone, serve its pages over the
- * page-xfer protocol to a remote lazy-pages daemon until every client has gone.
+/* dump --lazy-pages --address A --port P: the post-copy source. The images are written as by a
+ * plain dump except the contents of lazy pages (private anonymous memory): mem-dump.c hands their
+ * addresses here instead of to the page store, so pagemap-PID.img/pages-PID.img hold only the
+ * pages restore writes at once (the page under each stack pointer, copied-on-write pages of file
+ * mappings, shared memory), and inventory.img says lazy_pages. The index of the lazy pages lives
+ * here and goes out with GET_INDEX: present pages in frames cut as the page store cuts them
+ * (windows of PGS_DEFAULT_FRAME_PAGES aligned pages), except that zero pages are not looked for
+ * while the tree is frozen; a frame that turns out zero goes as a hole.
  *
- * Owner ids on the wire: a process's pages are owner PID; a shared memory object's are owner
- * LAZY_SHMEM_ID_BIT | SHMID. Each connection is served by a thread of its own: the page store
- * reader may be shared between threads. */
-#include <arpa/inet.h>
+ * Where pages are read from. A destination on another host gets them straight from the frozen
+ * tasks (process_vm_readv), compressed on the fly; the tree stays frozen until the clients are
+ * done, then it is killed (or let go with -R/-s). A destination on this host (a loopback
+ * address) needs the tree's pids back before it can restore, so the lazy pages are first copied
+ * into this process and the tree is killed before the server says it is ready. */
+#include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define LOG_PREFIX "lazy-serve: "
+#define LOG_PREFIX "lazy-dump: "
 #include "log.h"
 #include "dump.h"
-#include "page-xfer.h"
+#include "page-server.h"
 
-#define LAZY_SHMEM_ID_BIT (1ULL << 63)
-#define ACCEPT_TIMEOUT_S 120
-#define CONN_TIMEOUT_MS 60000
-#define MAX_OWNERS 4096
+#define PG PGS_PAGE_SIZE
+#define LS_FRAME PGS_DEFAULT_FRAME_PAGES
+#define LS_IOV 512
 
-struct lazy_srv {
-	int dirfd;
-	const uint8_t *uuid;
-	pthread_mutex_t lock;
-	struct {
-		uint64_t id;
-		struct pgs_ctx *ctx; /* NULL: looked up and absent */
-	} owners[MAX_OWNERS];
-	int nr_owners;
-	int active;   /* connections being served */
-	int served;   /* connections accepted so far */
-	int failures; /* connections that ended in an error */
-	int wake[2];  /* a serving thread that ends writes here */
+struct ls_task {
+	pid_t pid;
+	int mem_fd; /* /proc/PID/mem: what process_vm_readv cannot read */
+	struct pgs_entry *ents;
+	size_t nr, cap;
+	uint64_t pages;
+	uint8_t *copy; /* copy-out: every entry's pages, entry i at ents[i].off */
+	size_t copy_len;
 };
 
-struct lazy_conn {
-	struct lazy_srv *srv;
-	int fd;
+struct lazy_dump {
+	struct ls_task *tasks;
+	int nr, cap;
+	bool copy;
+	uint64_t pages_read; /* atomic */
 };
-
-static struct pgs_ctx *lookup(void *arg, uint64_t id)
-{
-	struct lazy_srv *s = arg;
-	struct pgs_ctx *ctx = NULL;
-	char name[64];
-	int i;
-
-	pthread_mutex_lock(&s->lock);
-	for (i = 0; i < s->nr_owners; i++)
-		if (s->owners[i].id == id) {
-			ctx = s->owners[i].ctx;
-			goto out;
-		}
-	if (id & LAZY_SHMEM_ID_BIT)
-		snprintf(name, sizeof(name), "shmem-%llu",
-			 (unsigned long long)(id & ~LAZY_SHMEM_ID_BIT));
-	else if (id <= 0x7fffffff)
-		snprintf(name, sizeof(name), "%llu", (unsigned long long)id);
-	else
-		goto out;
-	if (pgs_open_local(&ctx, s->dirfd, name, s->uuid))
-		ctx = NULL;
-	if (s->nr_owners < MAX_OWNERS) {
-		s->owners[s->nr_owners].id = id;
-		s->owners[s->nr_owners].ctx = ctx;
-		s->nr_owners++;
-	}
-out:
-	pthread_mutex_unlock(&s->lock);
-	return ctx;
-}
-
-static void *serve_conn(void *arg)
-{
-	struct lazy_conn *lc = arg;
-	struct lazy_srv *s = lc->srv;
-	struct pxf_conn *c = NULL;
-	int ret;
-
-	ret = pxf_conn_create(&c, lc->fd, CONN_TIMEOUT_MS);
-	if (!ret)
-		ret = pxf_accept_hello(c, s->uuid);
-	if (!ret)
-		ret = pxf_serve(c, lookup, s);
-	if (ret)
-		pr_err("page client on fd %d: %s (%s)\n", lc->fd, strerror(-ret),
-		       c ? pxf_last_error(c) : "no memory");
-	pxf_conn_free(c);
-	close(lc->fd);
-	pthread_mutex_lock(&s->lock);
-	s->active--;
-	if (ret)
-		s->failures++;
-	pthread_mutex_unlock(&s->lock);
-	if (write(s->wake[1], "x", 1) != 1)
-		pr_warn("cannot wake the accept loop\n");
-	free(lc);
-	return NULL;
-}
 
 int dump_lazy_listen(const struct crl_opts *o)
 {
-	struct addrinfo hints = {
-	    .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
-	struct addrinfo *ai = NULL;
-	char port[16];
-	int fd = -1, one = 1, ret;
-
 	if (!o->port) {
-		pr_err("dump --lazy-pages needs --port\n");
+		pr_err("dump --lazy-pages serves the memory: it needs --port (and --address)\n");
 		return -EINVAL;
 	}
-	snprintf(port, sizeof(port), "%d", o->port);
-	ret = getaddrinfo(o->address, port, &hints, &ai);
-	if (ret) {
-		pr_err("cannot resolve %s: %s\n", o->address ? o->address : "*", gai_strerror(ret));
-		return -EINVAL;
+	return ps_listen(o->address, o->port);
+}
+
+int dump_lazy_init(struct dump_ctx *d)
+{
+	d->lazy = calloc(1, sizeof(*d->lazy));
+	if (!d->lazy)
+		return -ENOMEM;
+	d->lazy->copy = ps_address_is_loopback(d->o->address);
+	return 0;
+}
+
+void dump_lazy_free(struct dump_ctx *d)
+{
+	struct lazy_dump *l = d->lazy;
+	int i;
+
+	if (!l)
+		return;
+	for (i = 0; i < l->nr; i++) {
+		free(l->tasks[i].ents);
+		if (l->tasks[i].copy)
+			munmap(l->tasks[i].copy, l->tasks[i].copy_len);
+		if (l->tasks[i].mem_fd >= 0)
+			close(l->tasks[i].mem_fd);
 	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 16)) {
-		ret = -errno;
-		pr_perror("cannot listen on %s:%d", o->address ? o->address : "*", o->port);
-		if (fd >= 0)
-			close(fd);
-		fd = ret;
+	free(l->tasks);
+	free(l);
+	d->lazy = NULL;
+}
+
+static struct ls_task *find_task(struct lazy_dump *l, pid_t pid)
+{
+	int i;
+
+	for (i = l->nr - 1; i >= 0; i--)
+		if (l->tasks[i].pid == pid)
+			return &l->tasks[i];
+	return NULL;
+}
+
+int dump_lazy_note(struct dump_ctx *d, pid_t pid, uint64_t addr)
+{
+	struct lazy_dump *l = d->lazy;
+	struct ls_task *t = find_task(l, pid);
+	struct pgs_entry *e;
+
+	if (!t) {
+		if (l->nr == l->cap) {
+			int cap = l->cap ? l->cap * 2 : 8;
+			struct ls_task *n = realloc(l->tasks, cap * sizeof(*n));
+
+			if (!n)
+				return -ENOMEM;
+			l->tasks = n;
+			l->cap = cap;
+		}
+		t = &l->tasks[l->nr++];
+		memset(t, 0, sizeof(*t));
+		t->pid = pid;
+		t->mem_fd = -1;
 	}
-	freeaddrinfo(ai);
-	return fd;
+	e = t->nr ? &t->ents[t->nr - 1] : NULL;
+	/* the page store's cut: a frame never crosses an aligned window nor a gap */
+	if (e && e->vaddr + (uint64_t)e->nr_pages * PG == addr && (addr / PG) % LS_FRAME) {
+		e->nr_pages++;
+		t->pages++;
+		return 0;
+	}
+	if (t->nr == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 256;
+
+		e = realloc(t->ents, cap * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		t->ents = e;
+		t->cap = cap;
+	}
+	e = &t->ents[t->nr++];
+	memset(e, 0, sizeof(*e));
+	e->vaddr = addr;
+	e->nr_pages = 1;
+	e->flags = PGS_PE_PRESENT | PGS_PE_LAZY;
+	t->pages++;
+	return 0;
+}
+
+/* n pages of pid from raddr into dst: process_vm_readv, then /proc/PID/mem for what it could not
+ * read (PROT_NONE pages). */
+static int read_task(struct ls_task *t, uint64_t raddr, void *dst, size_t len)
+{
+	struct iovec l = {.iov_base = dst, .iov_len = len};
+	struct iovec r = {.iov_base = (void *)(uintptr_t)raddr, .iov_len = len};
+	ssize_t n;
+
+	n = process_vm_readv(t->pid, &l, 1, &r, 1, 0);
+	if (n == (ssize_t)len)
+		return 0;
+	if (t->mem_fd < 0) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/mem", t->pid);
+		t->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (t->mem_fd < 0)
+			return -errno;
+	}
+	n = pread(t->mem_fd, dst, len, (off_t)raddr);
+	if (n != (ssize_t)len)
+		return n < 0 ? -errno : -EIO;
+	return 0;
+}
+
+/* Copy-out: every lazy page into our memory, LS_IOV entries per read. */
+static int copy_task(struct ls_task *t)
+{
+	struct iovec l[LS_IOV], r[LS_IOV];
+	size_t i, k, off = 0, total;
+	ssize_t got;
+	int n, ret;
+
+	t->copy_len = t->pages * PG;
+	if (!t->copy_len)
+		return 0;
+	t->copy =
+	    mmap(NULL, t->copy_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (t->copy == MAP_FAILED) {
+		t->copy = NULL;
+		return -ENOMEM;
+	}
+	for (i = 0; i < t->nr; i += n) {
+		total = 0;
+		for (n = 0; n < LS_IOV && i + n < t->nr; n++) {
+			struct pgs_entry *e = &t->ents[i + n];
+
+			e->off = off;
+			l[n].iov_base = t->copy + off;
+			l[n].iov_len = (size_t)e->nr_pages * PG;
+			r[n].iov_base = (void *)(uintptr_t)e->vaddr;
+			r[n].iov_len = l[n].iov_len;
+			off += l[n].iov_len;
+			total += l[n].iov_len;
+		}
+		got = process_vm_readv(t->pid, l, n, r, n, 0);
+		if (got == (ssize_t)total)
+			continue;
+		for (k = i; k < i + n; k++) { /* the slow way for this batch */
+			ret = read_task(t, t->ents[k].vaddr, t->copy + t->ents[k].off,
+					(size_t)t->ents[k].nr_pages * PG);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+static int ls_index(void *arg, uint64_t id, const struct pgs_entry **ents, size_t *nr)
+{
+	struct lazy_dump *l = arg;
+	int i;
+
+	for (i = 0; i < l->nr; i++) {
+		if ((uint64_t)l->tasks[i].pid == id) {
+			*ents = l->tasks[i].ents;
+			*nr = l->tasks[i].nr;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static int ls_read(void *arg, uint64_t id, size_t i, void *dst)
+{
+	struct lazy_dump *l = arg;
+	struct ls_task *t = NULL;
+	const struct pgs_entry *e;
+	int k, ret = 0;
+
+	for (k = 0; k < l->nr && !t; k++)
+		if ((uint64_t)l->tasks[k].pid == id)
+			t = &l->tasks[k];
+	if (!t || i >= t->nr)
+		return -ENOENT;
+	e = &t->ents[i];
+	if (t->copy)
+		memcpy(dst, t->copy + e->off, (size_t)e->nr_pages * PG);
+	else
+		ret = read_task(t, e->vaddr, dst, (size_t)e->nr_pages * PG);
+	if (!ret)
+		__atomic_fetch_add(&l->pages_read, e->nr_pages, __ATOMIC_RELAXED);
+	else
+		pr_err("process %d: cannot read its pages at %#llx: %s\n", t->pid,
+		       (unsigned long long)e->vaddr, strerror(-ret));
+	return ret;
+}
+
+static const struct pxf_src_ops ls_ops = {
+    .index = ls_index,
+    .read = ls_read,
+};
+
+struct ls_serve_arg {
+	struct lazy_dump *l;
+	int level;
+};
+
+static int ls_serve(void *arg, struct pxf_conn *c)
+{
+	struct ls_serve_arg *a = arg;
+
+	return pxf_serve_src(c, &ls_ops, a->l, a->level);
+}
+
+/* A killed task we traced stays a zombie for its parent to see only once its tracer collected it
+ * (a plain dump exits, which does that); the restore needs its pid. */
+static void reap_traced(struct dump_ctx *d)
+{
+	int i, j, k, status, left = 1;
+
+	/* a leader is reported only after its other threads: go round until none is left */
+	for (k = 0; k < 400 && left; k++) {
+		left = 0;
+		for (i = 0; i < d->nr_tasks; i++) {
+			for (j = 0; j < d->tasks[i].nr_threads; j++) {
+				struct dump_thread *th = &d->tasks[i].threads[j];
+				pid_t r;
+
+				if (!th->tid)
+					continue;
+				r = waitpid(th->tid, &status, __WALL | WNOHANG);
+				if (r == th->tid || (r < 0 && errno == ECHILD))
+					th->tid = 0;
+				else
+					left++;
+			}
+		}
+		if (left)
+			usleep(5000);
+	}
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
 int dump_lazy_serve(struct dump_ctx *d, int lfd)
 {
-	struct lazy_srv *s = calloc(1, sizeof(*s));
-	time_t deadline = time(NULL) + ACCEPT_TIMEOUT_S;
-	int ret = 0, i;
+	const struct crl_opts *o = d->o;
+	struct lazy_dump *l = d->lazy;
+	struct ls_serve_arg a = {.l = l};
+	struct ps_server srv = {.lfd = lfd, .serve = ls_serve, .arg = &a};
+	bool kill_tree = !o->leave_running && !o->leave_stopped;
+	uint64_t pages = 0, t0 = now_ns(), t_ready;
+	bool released = false;
+	int i, ret, ret2;
 
-	if (!s)
-		return -ENOMEM;
-	if (pipe2(s->wake, O_CLOEXEC)) {
-		free(s);
-		return -errno;
+	/* the fault path cannot wait for a compressor slower than the link: on loopback (or
+	 * --compress-level 0) frames go raw, elsewhere at the level asked for */
+	a.level = l->copy || o->compress_level == 0 ? PXF_LEVEL_RAW : o->compress_level;
+	for (i = 0; i < l->nr; i++)
+		pages += l->tasks[i].pages;
+	srv.uuid = d->uuid;
+	srv.reconnect_s = o->lazy_timeout;
+	if (l->copy) {
+		for (i = 0; i < l->nr; i++) {
+			ret = copy_task(&l->tasks[i]);
+			if (ret) {
+				pr_errno(ret, "process %d: cannot copy its lazy pages",
+					 l->tasks[i].pid);
+				goto out_release;
+			}
+		}
+		/* the pages are ours now: the tree can go, freeing its pids for the restore */
+		released = true;
+		ret = dump_release_tree(d, kill_tree, o->leave_stopped);
+		if (kill_tree)
+			reap_traced(d);
+		if (ret)
+			return ret;
 	}
-	s->dirfd = d->dirfd;
-	s->uuid = d->uuid;
-	pthread_mutex_init(&s->lock, NULL);
-	pr_info("serving pages on port %d\n", d->o->port);
-
-	while (1) {
-		struct pollfd p[2] = {{.fd = lfd, .events = POLLIN},
-				      {.fd = s->wake[0], .events = POLLIN}};
-		int active, served, left = deadline - time(NULL);
-		char buf[64];
-
-		pthread_mutex_lock(&s->lock);
-		active = s->active;
-		served = s->served;
-		pthread_mutex_unlock(&s->lock);
-		if (served && !active)
-			break; /* every client has all it wanted */
-		if (!active && left <= 0) {
-			pr_err("no page client connected within %d s\n", ACCEPT_TIMEOUT_S);
-			ret = -ETIMEDOUT;
-			break;
-		}
-		if (poll(p, 2, active ? -1 : left * 1000) < 0 && errno != EINTR) {
-			ret = -errno;
-			break;
-		}
-		if (p[1].revents & POLLIN && read(s->wake[0], buf, sizeof(buf)) < 0)
-			pr_warn("wake pipe: %s\n", strerror(errno));
-		if (p[0].revents & POLLIN) {
-			struct lazy_conn *lc = malloc(sizeof(*lc));
-			pthread_t th;
-			int one = 1;
-
-			if (!lc) {
-				ret = -ENOMEM;
-				break;
-			}
-			lc->srv = s;
-			lc->fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-			if (lc->fd < 0) {
-				free(lc);
-				continue;
-			}
-			setsockopt(lc->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-			pthread_mutex_lock(&s->lock);
-			s->active++;
-			s->served++;
-			pthread_mutex_unlock(&s->lock);
-			if (pthread_create(&th, NULL, serve_conn, lc)) {
-				pr_err("cannot start a serving thread\n");
-				close(lc->fd);
-				free(lc);
-				pthread_mutex_lock(&s->lock);
-				s->active--;
-				pthread_mutex_unlock(&s->lock);
-				continue;
-			}
-			pthread_detach(th);
-		}
-	}
-	/* threads still running (an error path) keep s: it is leaked on purpose, we are exiting */
-	if (!s->active) {
-		if (!ret && s->failures)
-			ret = -EIO;
-		pr_info("served %d page client(s), %d failed\n", s->served, s->failures);
-		for (i = 0; i < s->nr_owners; i++)
-			pgs_close(s->owners[i].ctx);
-		close(s->wake[0]);
-		close(s->wake[1]);
-		pthread_mutex_destroy(&s->lock);
-		free(s);
+	t_ready = now_ns();
+	pr_info("serving %llu lazy pages of %d processes on %s port %d (%s), ready after %.1f ms\n",
+		(unsigned long long)pages, l->nr, o->address ? o->address : "127.0.0.1", o->port,
+		l->copy ? "copied out, the tree is gone" : "from the frozen tree",
+		(t_ready - t0) / 1e6);
+	ps_say_ready(o->status_fd);
+	ret = ps_run(&srv);
+	pr_info("%llu clients, %llu connections, %llu of %llu pages read in %.1f ms\n",
+		(unsigned long long)srv.clients, (unsigned long long)srv.conns,
+		(unsigned long long)l->pages_read, (unsigned long long)pages,
+		(now_ns() - t_ready) / 1e6);
+	if (!ret && srv.conn_errors)
+		pr_warn("%llu connections ended with an error\n",
+			(unsigned long long)srv.conn_errors);
+out_release:
+	if (!released) {
+		ret2 = dump_release_tree(d, kill_tree && !ret, o->leave_stopped);
+		if (ret2 && !ret)
+			ret = ret2;
+		if (ret && kill_tree)
+			pr_err(
+			    "the destination did not take every page: the tree is left running\n");
 	}
 	return ret;
 }

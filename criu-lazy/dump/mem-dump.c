@@ -38,6 +38,7 @@ struct mem_batch {
 	VmaEntry *zero_vma; /* file-private VMA: note all-zero pages here */
 	const unsigned long *sp_pages;
 	int nr_sp;
+	struct dump_ctx *lazy; /* dump --lazy-pages: lazy pages go to lazy_dump_note */
 };
 
 static bool page_is_zero(const uint8_t *p)
@@ -183,6 +184,12 @@ static int dump_vma_pages(struct mem_batch *b, int pm_fd, VmaEntry *v, bool file
 			/* the page under each stack pointer is needed at once: never lazy */
 			if (flags && is_sp_page(b, addr))
 				flags = 0;
+			if (flags && b->lazy) {
+				ret = dump_lazy_note(b->lazy, b->pid, addr);
+				if (ret)
+					return ret;
+				continue;
+			}
 			ret = add_page(b, addr, flags);
 			if (ret)
 				return ret;
@@ -427,7 +434,7 @@ static int read_auxv(pid_t pid, MmEntry *mm)
 
 static int write_pages(struct dump_ctx *d, struct dump_task *t, VmaEntry *vmas, int nr)
 {
-	struct mem_batch b = {.pid = t->pid, .mem_fd = -1};
+	struct mem_batch b = {.pid = t->pid, .mem_fd = -1, .lazy = d->lazy ? d : NULL};
 	unsigned long *sp = NULL;
 	char path[64], id[32], owner[32];
 	int i, pm_fd = -1, ret = -ENOMEM;

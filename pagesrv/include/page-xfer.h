@@ -195,7 +195,7 @@ int pxf_tcp_accept(int lfd, int timeout_ms, int *fd);
  * Pages that are not stored anywhere: each entry of the index is read whole through the
  * callbacks when asked for and sent as one frame, compressed on the fly (level: zstd level as
  * frame_codec_create takes it; PXF_LEVEL_RAW sends frames uncompressed, faster than compressing
- * when the link is faster than the compressor). An entry that reads as all zero goes as a hole.
+ * when the link is faster than the compressor; all-zero entries are compressed all the same).
  * The client cannot tell this server from one that reads images. */
 #define PXF_LEVEL_RAW 1000
 
