@@ -430,6 +430,17 @@ void lp_free(struct lp_daemon *d)
 	}
 	pf_stop(d);
 	lp_conn_free(d->conn);
+	/* our uffds close with us, and a missing page would then read as zero: a task that still
+	 * lacks pages must not go on without them */
+	for (t = d->tasks; t; t = t->next) {
+		if (t->dead || (!t->missing && !t->nr_pending))
+			continue;
+		lp_err(t,
+		       "%llu of its pages never came in: killing the task rather than let it "
+		       "read zeros\n",
+		       (unsigned long long)t->missing);
+		kill_task(t);
+	}
 	while ((t = d->tasks)) {
 		d->tasks = t->next;
 		task_free(t);

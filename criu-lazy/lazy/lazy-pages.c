@@ -4,6 +4,7 @@
  * server: post-copy), and exits 0 once every page is in. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,29 @@ static void say_ready(int fd)
 	close(fd);
 }
 
+static struct lp_daemon *running;
+static volatile sig_atomic_t stop_signal;
+
+/* Dying on a signal would close the uffds and leave the tasks zeros where pages are missing:
+ * stop the loop instead, and lp_free kills the tasks that still lack pages. */
+static void on_stop_signal(int sig)
+{
+	stop_signal = sig;
+	if (running)
+		lp_stop(running);
+}
+
+static void catch_stop_signals(void)
+{
+	struct sigaction sa = {.sa_handler = on_stop_signal};
+	int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+	size_t i;
+
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
 int cmd_lazy_pages(const struct crl_opts *o)
 {
 	struct lp_config cfg = {.nr_workers = 0, .timeout_s = o->lazy_timeout};
@@ -134,7 +158,14 @@ int cmd_lazy_pages(const struct crl_opts *o)
 	say_ready(o->status_fd);
 	say_ready(ready_fd);
 
+	running = d;
+	catch_stop_signals();
 	ret = lp_run(d);
+	running = NULL;
+	if (!ret && stop_signal) {
+		pr_err("stopped by signal %d before every page was in\n", (int)stop_signal);
+		ret = -EINTR;
+	}
 	if (!ret)
 		lp_order_save(d);
 	lp_print_stats(d);

@@ -418,6 +418,36 @@ static void test_corrupt_frame_kills(void)
 	lp_free(f.d);
 }
 
+/* A daemon that stops before every page is in (a signal, an error) takes the tasks that still
+ * lack pages with it: once its uffds close they would read zeros. */
+static void test_stop_kills_unfinished(void)
+{
+	enum { NPAGES = 64 };
+	struct lp_config cfg = {.nr_workers = -1};
+	unsigned char *want = unit_xmalloc(NPAGES * PG), *map;
+	struct lp_daemon *d;
+	struct lazy_task lt;
+	struct lp_range r;
+	struct mem_src src;
+	int status;
+
+	make_contents(want, NPAGES, 9);
+	map = mmap(NULL, NPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	UT_ASSERT(map != MAP_FAILED);
+	ms_build(&src, (uint64_t)map, want, NPAGES, 16, PGS_PE_PRESENT | PGS_PE_LAZY);
+	lazy_task_spawn(&lt, map, NPAGES, want, 0);
+	r.start = (uint64_t)map;
+	r.end = r.start + NPAGES * PG;
+	UT_OK(lp_create(&d, &cfg));
+	UT_OK(lp_add_task(d, lt.pid, lt.uffd, &r, 1, &ms_ops, &src));
+	lazy_task_go(&lt); /* it faults on page 0 and waits: nobody serves it */
+	usleep(50000);
+	lp_free(d);
+	UT_EQ(lazy_task_collect(&lt, &status), 0);
+	UT_ASSERT(WIFSIGNALED(status));
+	UT_EQ(WTERMSIG(status), SIGKILL);
+}
+
 static int slow_read(void *p, size_t i, void *dst, int prefetch)
 {
 	(void)prefetch;
@@ -556,6 +586,7 @@ static const struct unit_test tests[] = {
     {"fork child gets its pages", test_fork_child_gets_pages, UNIT_F_UFFD},
     {"corrupt frame kills, never zero", test_corrupt_frame_kills, UNIT_F_UFFD},
     {"page source timeout kills", test_source_timeout, UNIT_F_UFFD},
+    {"a daemon stopping early kills unfinished tasks", test_stop_kills_unfinished, UNIT_F_UFFD},
     {"fault latency", test_fault_latency, UNIT_F_UFFD},
 };
 
