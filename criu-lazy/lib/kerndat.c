@@ -324,8 +324,8 @@ static void probe_traced(struct kerndat *kd, struct probe_child *c)
 	} else {
 		r = ptrace(PTRACE_SECCOMP_GET_FILTER, c->pid, 0, NULL);
 		if (r < 0)
-			kd_set(kd, KD_SECCOMP_GET_FILTER, false, "PTRACE_SECCOMP_GET_FILTER: %s",
-			       strerror(errno));
+			kd_set(kd, KD_SECCOMP_GET_FILTER, false, "PTRACE_SECCOMP_GET_FILTER: %s%s",
+			       strerror(errno), errno == EACCES ? " (needs CAP_SYS_ADMIN)" : "");
 		else
 			kd_set(kd, KD_SECCOMP_GET_FILTER, r == 1,
 			       "read back a %ld-instruction filter (installed: 1)", r);
