@@ -98,6 +98,13 @@ static bool ends_with(const char *s, const char *suffix)
 	return ls >= lx && !strcmp(s + ls - lx, suffix);
 }
 
+/* File modes and umasks read best in octal (text only: JSON keeps them plain numbers). */
+static bool is_octal(const ProtobufCFieldDescriptor *f)
+{
+	return (f->type == PROTOBUF_C_TYPE_UINT32 || f->type == PROTOBUF_C_TYPE_FIXED32) &&
+	       (!strcmp(f->name, "umask") || !strcmp(f->name, "mode"));
+}
+
 /* Addresses, masks and flags read best in hex. */
 static bool is_hex(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f)
 {
@@ -133,6 +140,8 @@ static bool is_hex(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDesc
 	default:
 		return false;
 	}
+	if (is_octal(f))
+		return false;
 	if (!strcmp(d->name, "user_x86_regs_entry"))
 		return true;
 	if (!strncmp(f->name, "cap_", 4) || !strncmp(f->name, "mm_", 3))
@@ -316,6 +325,10 @@ static void scalar(struct sbuf *s, const ProtobufCMessageDescriptor *d,
 		return;
 	default:
 		sbuf_printf(s, "%s?%s", q, q);
+		return;
+	}
+	if (!json && is_octal(f)) {
+		sbuf_printf(s, "0%llo", (unsigned long long)u);
 		return;
 	}
 	if (!hex) {

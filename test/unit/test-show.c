@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -150,6 +152,8 @@ static void write_files(int dirfd)
 	reg.path = "/tmp/log.txt";
 	reg.flags = 02001;
 	reg.pos = 77;
+	reg.has_mode = 1;
+	reg.mode = 0100644;
 	f1.id = 1;
 	f1.type = FD_TYPE__FD_REG;
 	f1.reg = &reg;
@@ -308,7 +312,9 @@ static void test_text_values(void)
 
 	t = render(dirfd, "files.img", false);
 	expect(t, "type: FD_REG");
-	expect(t, "reg:\n    path: \"/tmp/log.txt\"\n    flags: 0x401\n    pos: 77");
+	expect(
+	    t,
+	    "reg:\n    path: \"/tmp/log.txt\"\n    flags: 0x401\n    pos: 77\n    mode: 0100644");
 	expect(t, "type: FD_PIPE");
 	free(t);
 
@@ -897,6 +903,80 @@ static void test_pagestore_images(void)
 	unit_rmdir(dir);
 }
 
+/* ---- images from a real dump ---- */
+
+#define DUMP_BUF (1u << 20)
+
+static void dump_child(int ans)
+{
+	char *buf =
+	    mmap(NULL, DUMP_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	unit_fill_heaplike(buf, DUMP_BUF, 5);
+	memset(buf + 4 * PG, 0, 5 * PG);
+	if (write(ans, &buf, sizeof(buf)) != sizeof(buf))
+		_exit(1);
+	for (;;)
+		pause();
+}
+
+static void test_real_dump(void)
+{
+	char dir[256], outp[300], errp[300], cmd[1200];
+	struct crl_opts o;
+	char *buf = NULL;
+	int p[2], ret;
+	pid_t pid;
+
+	if (access("/usr/bin/python3", X_OK))
+		unit_skip("no /usr/bin/python3");
+	close(unit_mkdtemp(dir, sizeof(dir)));
+	UT_OK(pipe2(p, O_CLOEXEC));
+	pid = fork();
+	UT_GE(pid, 0);
+	if (!pid) {
+		close(p[0]);
+		dump_child(p[1]);
+	}
+	close(p[1]);
+	alarm(20);
+	UT_EQ(read(p[0], &buf, sizeof(buf)), sizeof(buf));
+	close(p[0]);
+
+	memset(&o, 0, sizeof(o));
+	o.cmd = CMD_DUMP;
+	o.cmd_name = "dump";
+	o.tree_pid = pid;
+	o.images_dir = o.work_dir = dir;
+	o.compress_level = 1;
+	o.status_fd = -1;
+	log_init(NULL, 1);
+	ret = cmd_dump(&o);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	UT_OK(ret);
+
+	snprintf(outp, sizeof(outp), "%s/show.out", dir);
+	snprintf(errp, sizeof(errp), "%s/show.err", dir);
+	memset(&o, 0, sizeof(o));
+	o.images_dir = dir;
+	UT_OK(run_show(&o, outp, errp));
+	o.json = true;
+	UT_OK(run_show(&o, outp, errp));
+	/* the root is our child, its buffer is a lazy range, and every non-zero page of it is in */
+	snprintf(
+	    cmd, sizeof(cmd),
+	    "/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); "
+	    "im={i[\"type\"]: i for i in d[\"images\"]}; "
+	    "assert im[\"pstree\"][\"entries\"][0][\"pid\"] == %d; "
+	    "r=[x for x in im[\"mm\"][\"summary\"][\"ranges\"] if x[\"start\"] == \"%p\"]; "
+	    "assert len(r) == 1 and r[0][\"lazy\"], r; "
+	    "assert im[\"pagemap\"][\"summary\"][\"pages_present\"] >= %u, im[\"pagemap\"]' %s",
+	    pid, (void *)buf, DUMP_BUF / (unsigned)PG - 5, outp);
+	UT_EQ(system(cmd), 0);
+	unit_rmdir(dir);
+}
+
 static const struct unit_test tests[] = {
     {"text shows the values written", test_text_values, 0},
     {"json is valid and carries the values", test_json_valid, 0},
@@ -908,6 +988,8 @@ static const struct unit_test tests[] = {
     {"truncation at every offset", test_truncated_everywhere, 0},
     {"random damage never crashes", test_random_damage, 0},
     {"page store writer's images: summary matches its stats", test_pagestore_images, 0},
+    {"a real dump shows whole, root, lazy heap and pages", test_real_dump,
+     UNIT_F_ROOT | UNIT_F_PTRACE},
     {"show FILE: errors name the file, print nothing else", test_show_file_errors, 0},
 };
 
