@@ -123,6 +123,7 @@ static int write_inventory(struct dump_ctx *d)
 	inv.shell_job = d->o->shell_job;
 	inv.has_lazy_pages = true;
 	inv.lazy_pages = d->lazy != NULL;
+	inv.parent_dir = (char *)d->o->prev_images_dir;
 
 	ret = open_image_write(&f, d->dirfd, IMG_INVENTORY, NULL);
 	if (!ret)
@@ -133,10 +134,28 @@ static int write_inventory(struct dump_ctx *d)
 	return ret ? ret : dump_note_written(d, "inventory.img", NULL);
 }
 
+/* pre-dump runs nothing in the task: brk as far as the heap goes */
+static unsigned long heap_end(const struct dump_task *t)
+{
+	int i;
+
+	for (i = 0; i < t->nr_vmas; i++)
+		if (!strcmp(t->vmas[i].name, "[heap]"))
+			return t->vmas[i].end;
+	return t->st.start_brk;
+}
+
 static int dump_one(struct dump_ctx *d, struct dump_task *t)
 {
 	unsigned long brk = 0;
 	int ret;
+
+	if (d->pre) {
+		if (t->state == 'Z')
+			return 0;
+		ret = proc_parse_smaps(t->pid, &t->vmas, &t->nr_vmas);
+		return ret ? ret : dump_task_mm(d, t, heap_end(t));
+	}
 
 	if (t->state != 'Z') {
 		ret = proc_parse_smaps(t->pid, &t->vmas, &t->nr_vmas);
@@ -178,6 +197,7 @@ static void free_ctx(struct dump_ctx *d)
 	int i;
 
 	for (i = 0; i < d->nr_tasks; i++) {
+		dump_track_free(&d->tasks[i].track);
 		free(d->tasks[i].threads);
 		proc_vmas_free(d->tasks[i].vmas, d->tasks[i].nr_vmas);
 	}
@@ -190,6 +210,8 @@ static void free_ctx(struct dump_ctx *d)
 	dump_lazy_free(d);
 	if (d->dirfd >= 0)
 		close(d->dirfd);
+	if (d->parent_dirfd >= 0)
+		close(d->parent_dirfd);
 }
 
 static void print_stats(const struct dump_ctx *d, uint64_t t0, uint64_t t_frozen, uint64_t t1)
@@ -197,23 +219,27 @@ static void print_stats(const struct dump_ctx *d, uint64_t t0, uint64_t t_frozen
 	const struct pgs_stats *s = &d->stats;
 	double ratio = s->bytes_raw ? (double)s->bytes_stored / s->bytes_raw : 0;
 
-	pr_msg("dump: %d process(es), %lu pages seen, %lu stored, %lu zero, %.1f MiB -> %.1f MiB "
-	       "(ratio %.3f), frozen %.1f ms after start, images in %.1f ms\n",
-	       d->nr_tasks, (unsigned long)s->pages_seen, (unsigned long)s->pages_stored,
-	       (unsigned long)s->pages_zero, s->bytes_raw / 1048576.0, s->bytes_stored / 1048576.0,
-	       ratio, (t_frozen - t0) / 1e6, (t1 - t_frozen) / 1e6);
+	pr_msg("%s: %d process(es), %lu pages seen, %lu stored, %lu zero, %lu in the parent set, "
+	       "%.1f MiB -> %.1f MiB (ratio %.3f), frozen %.1f ms after start, images in %.1f ms\n",
+	       d->pre ? "pre-dump" : "dump", d->nr_tasks, (unsigned long)s->pages_seen,
+	       (unsigned long)s->pages_stored, (unsigned long)s->pages_zero,
+	       (unsigned long)s->pages_parent, s->bytes_raw / 1048576.0,
+	       s->bytes_stored / 1048576.0, ratio, (t_frozen - t0) / 1e6, (t1 - t_frozen) / 1e6);
 }
 
 int cmd_dump(const struct crl_opts *o)
 {
-	struct dump_ctx d = {.o = o, .dirfd = -1};
+	return dump_run(o, false);
+}
+
+int dump_run(const struct crl_opts *o, bool pre)
+{
+	struct dump_ctx d = {.o = o, .dirfd = -1, .parent_dirfd = -1, .pre = pre};
 	uint64_t t0 = now_ns(), t_frozen, t1;
 	int lfd = -1, i, ret;
 
-	if (o->page_server || o->prev_images_dir || o->track_mem) {
-		pr_err("dump: --page-server, --prev-images-dir and --track-mem are not implemented "
-		       "yet "
-		       "in this version of criu-lazy\n");
+	if (o->page_server) {
+		pr_err("dump: --page-server is not implemented yet in this version of criu-lazy\n");
 		return -ENOSYS;
 	}
 	if (mkdir(o->images_dir, 0755) && errno != EEXIST) {
@@ -232,6 +258,15 @@ int cmd_dump(const struct crl_opts *o)
 		goto out;
 	}
 
+	d.survives = pre || o->leave_running || o->leave_stopped;
+	if (pre && o->lazy_pages) {
+		pr_err("pre-dump: --lazy-pages does not apply\n");
+		ret = -EINVAL;
+		goto out;
+	}
+	ret = dump_track_open_parent(&d);
+	if (ret)
+		goto out;
 	if (o->lazy_pages) {
 		lfd = dump_lazy_listen(o);
 		if (lfd < 0) {
@@ -248,7 +283,7 @@ int cmd_dump(const struct crl_opts *o)
 		ret = dump_one(&d, &d.tasks[i]);
 	if (!ret)
 		ret = dump_write_files(&d);
-	if (!ret)
+	if (!ret && !pre)
 		ret = write_pstree(&d);
 	if (!ret)
 		ret = write_inventory(&d); /* last: its presence says the set is complete */
@@ -267,8 +302,7 @@ int cmd_dump(const struct crl_opts *o)
 	if (d.lazy)
 		ret = dump_lazy_serve(&d, lfd); /* says ready, lets the tree go */
 	else
-		ret =
-		    dump_release_tree(&d, !o->leave_running && !o->leave_stopped, o->leave_stopped);
+		ret = dump_release_tree(&d, !d.survives, o->leave_stopped && !pre);
 out:
 	if (lfd >= 0)
 		close(lfd);

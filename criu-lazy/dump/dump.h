@@ -4,6 +4,7 @@
  *   core-dump.c  core-PID.img: registers, signals, timers, creds, limits
  *   files-dump.c files.img, fdinfo-PID.img, fs-PID.img
  *   anon-files.c eventfd, timerfd, signalfd, epoll, file locks
+ *   track.c      pre-dump chains: what was written since the previous image set
  *   lazy-serve.c dump --lazy-pages: the page server of a post-copy migration
  *   dump.c       the command: order, images, the end (kill / leave running / leave stopped)
  */
@@ -30,6 +31,22 @@ struct dump_thread {
 	struct user_regs_struct regs;
 };
 
+struct track_region {
+	uint64_t start, end;
+};
+
+/* Dirty tracking of a pre-dump chain (track.c). */
+struct dump_track {
+	int uffd;		      /* our copy of the task's tracking uffd, -1: none */
+	int task_fd;		      /* its number in the task, -1: none */
+	bool tracked;		      /* written pages since the parent are known */
+	struct track_region *regions; /* written since the parent, sorted */
+	int nr, cap;
+	struct track_region *parent_vmas;
+	int nr_parent_vmas;
+	struct pgs_ctx *parent; /* the parent set's pages of this process */
+};
+
 struct dump_task {
 	pid_t pid, ppid, pgid, sid;
 	char state;		     /* /proc state: 'Z' zombie, 'T' stopped, else alive */
@@ -40,6 +57,7 @@ struct dump_task {
 	struct proc_vma *vmas; /* parsed once, used by memory and files */
 	int nr_vmas;
 	uint32_t exe_file_id;
+	struct dump_track track;
 };
 
 /* Every open file description (and every mapped file) once, for files.img. */
@@ -68,6 +86,10 @@ struct dump_ctx {
 	struct pgs_stats stats;
 	uint64_t frozen_ns, frozen_real_ns;
 	struct lazy_dump *lazy; /* dump --lazy-pages: lazy pages are served, not written */
+	bool pre;		/* pre-dump: memory only, the tree keeps running */
+	bool survives;		/* the tree runs on after this round (pre-dump, -R, -s) */
+	int parent_dirfd;	/* --prev-images-dir, -1 when none */
+	uint8_t parent_uuid[PGS_UUID_LEN];
 };
 
 /* seize.c */
@@ -116,7 +138,18 @@ void dump_lazy_free(struct dump_ctx *d); /* accepts d->lazy NULL */
 int dump_lazy_note(struct dump_ctx *d, pid_t pid, uint64_t addr);
 int dump_lazy_serve(struct dump_ctx *d, int lfd);
 
+/* track.c: reading the parent set of a chain, the pages written since, arming the next round */
+int dump_track_open_parent(struct dump_ctx *d);
+int dump_track_prepare(struct dump_ctx *d, struct dump_task *t);
+/* The page at addr of VMA v is unchanged since the parent set stored it. */
+bool dump_track_clean(const struct dump_track *tr, const struct proc_vma *v, uint64_t addr);
+int dump_track_arm(struct dump_ctx *d, struct dump_task *t);
+int dump_track_disarm(struct dump_task *t);
+void dump_track_free(struct dump_track *tr);
+
 /* dump.c */
+/* dump and pre-dump (pre: memory images only, the tree keeps running). */
+int dump_run(const struct crl_opts *o, bool pre);
 int dump_note_written(struct dump_ctx *d, const char *fmt, const char *id);
 bool dump_shm_seen(struct dump_ctx *d, uint64_t shmid); /* and marks it */
 

@@ -487,6 +487,8 @@ int dump_task_files(struct dump_ctx *d, struct dump_task *t)
 		FdinfoEntry fe = FDINFO_ENTRY__INIT;
 		struct proc_fdinfo fi;
 
+		if (fds[i] == t->track.task_fd)
+			continue; /* our dirty tracking, not a file of the program */
 		fe.fd = fds[i];
 		ret = fd_file(d, t, fds[i], &fe.id);
 		ids[i] = fe.id;

@@ -38,7 +38,11 @@ struct mem_batch {
 	VmaEntry *zero_vma; /* file-private VMA: note all-zero pages here */
 	const unsigned long *sp_pages;
 	int nr_sp;
-	struct dump_ctx *lazy; /* dump --lazy-pages: lazy pages go to lazy_dump_note */
+	struct dump_ctx *lazy;	     /* dump --lazy-pages: lazy pages go to lazy_dump_note */
+	const struct dump_track *tr; /* a chain: pages may stay in the parent set */
+	uint64_t par_start;	     /* pending run of parent pages */
+	unsigned long par_nr;
+	uint32_t par_flags;
 };
 
 static bool page_is_zero(const uint8_t *p)
@@ -120,10 +124,46 @@ static int flush_batch(struct mem_batch *b)
 	return 0;
 }
 
+static int flush_parent(struct mem_batch *b)
+{
+	int ret;
+
+	if (!b->par_nr)
+		return 0;
+	ret = pgs_writer_add_parent(b->w, b->par_start, b->par_nr, b->par_flags);
+	if (ret)
+		pr_errno(ret, "process %d: cannot note parent pages at %#lx", b->pid,
+			 (unsigned long)b->par_start);
+	b->par_nr = 0;
+	return ret;
+}
+
+/* A page unchanged since the parent set: the writer takes calls in address order, so the data
+ * read so far goes first. */
+static int add_parent_page(struct mem_batch *b, unsigned long addr, uint32_t flags)
+{
+	int ret = flush_batch(b);
+
+	if (ret)
+		return ret;
+	if (b->par_nr && b->par_start + b->par_nr * PAGE_SZ == addr && b->par_flags == flags) {
+		b->par_nr++;
+		return 0;
+	}
+	ret = flush_parent(b);
+	b->par_start = addr;
+	b->par_nr = 1;
+	b->par_flags = flags;
+	return ret;
+}
+
 static int add_page(struct mem_batch *b, unsigned long addr, uint32_t flags)
 {
 	struct iovec *last = b->niov ? &b->riov[b->niov - 1] : NULL;
-	int ret;
+	int ret = flush_parent(b);
+
+	if (ret)
+		return ret;
 
 	if (last && (unsigned long)last->iov_base + last->iov_len == addr &&
 	    b->rflags[b->niov - 1] == flags) {
@@ -156,7 +196,8 @@ static bool is_sp_page(struct mem_batch *b, unsigned long addr)
 
 /* The pages of one VMA that belong in the process's page store: all present or swapped pages of
  * private anonymous memory, and the copied-on-write ones of private file mappings. */
-static int dump_vma_pages(struct mem_batch *b, int pm_fd, VmaEntry *v, bool file_private)
+static int dump_vma_pages(struct mem_batch *b, int pm_fd, VmaEntry *v, const struct proc_vma *pv,
+			  bool file_private)
 {
 	static uint64_t pm[PM_CHUNK];
 	unsigned long addr = v->start, i, n;
@@ -190,12 +231,17 @@ static int dump_vma_pages(struct mem_batch *b, int pm_fd, VmaEntry *v, bool file
 					return ret;
 				continue;
 			}
-			ret = add_page(b, addr, flags);
+			if (b->tr && !file_private && dump_track_clean(b->tr, pv, addr))
+				ret = add_parent_page(b, addr, flags);
+			else
+				ret = add_page(b, addr, flags);
 			if (ret)
 				return ret;
 		}
 	}
 	ret = flush_batch(b);
+	if (!ret)
+		ret = flush_parent(b);
 	b->zero_vma = NULL;
 	return ret;
 }
@@ -226,6 +272,7 @@ static int commit_writer(struct dump_ctx *d, struct pgs_writer *w, const char *i
 	d->stats.pages_seen += st.pages_seen;
 	d->stats.pages_zero += st.pages_zero;
 	d->stats.pages_stored += st.pages_stored;
+	d->stats.pages_parent += st.pages_parent;
 	d->stats.bytes_raw += st.bytes_raw;
 	d->stats.bytes_stored += st.bytes_stored;
 	d->stats.frames += st.frames;
@@ -449,6 +496,7 @@ static int write_pages(struct dump_ctx *d, struct dump_task *t, VmaEntry *vmas, 
 		sp[i] = t->threads[i].regs.rsp & ~(PAGE_SZ - 1);
 	b.sp_pages = sp;
 	b.nr_sp = t->nr_threads;
+	b.tr = t->track.parent ? &t->track : NULL;
 
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", t->pid);
 	pm_fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -466,9 +514,9 @@ static int write_pages(struct dump_ctx *d, struct dump_task *t, VmaEntry *vmas, 
 		VmaEntry *v = &vmas[i];
 
 		if (v->status & VMA_STATUS__VMA_ANON_PRIVATE)
-			ret = dump_vma_pages(&b, pm_fd, v, false);
+			ret = dump_vma_pages(&b, pm_fd, v, &t->vmas[i], false);
 		else if (v->status & VMA_STATUS__VMA_FILE_PRIVATE)
-			ret = dump_vma_pages(&b, pm_fd, v, true);
+			ret = dump_vma_pages(&b, pm_fd, v, &t->vmas[i], true);
 		if (ret)
 			goto out;
 	}
@@ -506,9 +554,19 @@ int dump_task_mm(struct dump_ctx *d, struct dump_task *t, unsigned long brk)
 		if (ret)
 			goto out;
 	}
-	ret = write_pages(d, t, vmas, t->nr_vmas);
+	ret = dump_track_prepare(d, t);
+	if (!ret)
+		ret = write_pages(d, t, vmas, t->nr_vmas);
+	if (!ret && d->o->track_mem)
+		ret = dump_track_arm(d, t);
+	else if (!ret && d->survives)
+		ret = dump_track_disarm(t);
 	if (ret)
 		goto out;
+	if (d->o->track_mem && t->track.task_fd >= 0) {
+		mm.has_track_uffd_fd = true;
+		mm.track_uffd_fd = t->track.task_fd;
+	}
 
 	mm.mm_start_code = t->st.start_code;
 	mm.mm_end_code = t->st.end_code;

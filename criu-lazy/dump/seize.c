@@ -181,6 +181,7 @@ static int add_task(struct dump_ctx *d, pid_t pid, int parent)
 	d->tasks = n;
 	t = &d->tasks[d->nr_tasks];
 	memset(t, 0, sizeof(*t));
+	t->track.uffd = t->track.task_fd = -1;
 	t->pid = pid;
 	t->parent = parent;
 	ret = proc_parse_stat(pid, 0, &t->st);
