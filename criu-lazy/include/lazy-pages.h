@@ -14,21 +14,22 @@
 struct lp_daemon;
 struct ev_loop;
 
-/* Where a task's pages come from. read_frame is called from several threads at once; prefetch
- * says the caller is a prefetch worker, not the fault path (a source may keep the two apart so a
- * fault never queues behind background reads). */
+/* Where a task's pages come from. The read calls come from several threads at once; reader says
+ * which: 0 is the fault path, 1..N the prefetch workers (a source may give each its own channel,
+ * so a fault never queues behind background reads). */
 struct lp_src_ops {
 	size_t (*nr_entries)(void *priv);
 	const struct pgs_entry *(*entry)(void *priv, size_t i); /* sorted by vaddr */
 	/* entry i's pages into dst: 0, or -errno (-EBADMSG/-EIO: the data is lost) */
-	int (*read_frame)(void *priv, size_t i, void *dst, int prefetch);
+	int (*read_frame)(void *priv, size_t i, void *dst, int reader);
 	/* optional, for the fault path (one thread): read_frame that calls ready(arg) as soon as
 	 * page pg of the frame is in dst, checked, before it decodes the rest */
 	int (*read_frame_early)(void *priv, size_t i, void *dst, unsigned int pg,
 				void (*ready)(void *arg), void *arg);
 	/* optional, for prefetch: the pages of [vaddr, vaddr + nr_pages) of the image (holes zero,
 	 * nr_pages <= 1024) into dst in one go; 0 or -errno */
-	int (*read_range)(void *priv, uint64_t vaddr, unsigned long nr_pages, void *dst);
+	int (*read_range)(void *priv, uint64_t vaddr, unsigned long nr_pages, void *dst,
+			  int reader);
 	void (*close)(void *priv);
 };
 
@@ -98,7 +99,7 @@ int lp_order_load(struct lp_daemon *d, int dirfd);
 int lp_order_save(struct lp_daemon *d);
 
 /* A remote page server as the page source (lazy-pages --page-server): lp_remote_create connects
- * (twice: faults and prefetch each get a connection) and checks the server serves this dump
+ * (a connection for faults, more for prefetch) and checks the server serves this dump
  * (uuid). lp_open_remote is its lp_open_src_fn. address is kept, not copied. */
 struct lp_remote;
 int lp_remote_create(struct lp_remote **r, const char *address, int port, const uint8_t *uuid,

@@ -112,7 +112,7 @@ static int run_job_range(struct lp_daemon *d, struct lp_job *j, uint8_t *buf, in
 	if ((hi - lo) / LP_PAGE > LP_RANGE_PAGES || (hi - lo) / LP_PAGE > 2 * pages)
 		return 0;
 	lp_read_begin(d, reader);
-	ret = src->ops->read_range(src->priv, lo, (hi - lo) / LP_PAGE, buf);
+	ret = src->ops->read_range(src->priv, lo, (hi - lo) / LP_PAGE, buf, reader);
 	lp_read_end(d, reader);
 	if (ret) {
 		j->err = ret;
@@ -140,7 +140,7 @@ static void run_job(struct lp_daemon *d, struct lp_job *j, void *buf, int reader
 		struct lp_item *it = &j->it[i];
 
 		lp_read_begin(d, reader);
-		ret = j->t->src->ops->read_frame(j->t->src->priv, it->ent, buf, 1);
+		ret = j->t->src->ops->read_frame(j->t->src->priv, it->ent, buf, reader);
 		lp_read_end(d, reader);
 		if (ret) {
 			j->err_addr = it->base + (uint64_t)it->pg0 * LP_PAGE;

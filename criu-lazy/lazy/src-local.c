@@ -113,12 +113,12 @@ static const struct pgs_entry *local_entry(void *priv, size_t i)
 	return pgs_entry(((struct lsrc *)priv)->ctx, i);
 }
 
-static int local_read(void *priv, size_t i, void *dst, int prefetch)
+static int local_read(void *priv, size_t i, void *dst, int reader)
 {
 	struct lsrc *s = priv;
 	const struct pgs_entry *e = pgs_entry(s->ctx, i);
 
-	(void)prefetch; /* a local store is fine with both at once */
+	(void)reader; /* a local store serves every thread at once */
 	if (!(e->flags & PGS_PE_PARENT))
 		return pgs_read_frame(s->ctx, i, dst);
 	if (!s->parent)

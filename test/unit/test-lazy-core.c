@@ -43,11 +43,11 @@ static const struct pgs_entry *ms_entry(void *p, size_t i)
 	return &((struct mem_src *)p)->ents[i];
 }
 
-static int ms_read(void *p, size_t i, void *dst, int prefetch)
+static int ms_read(void *p, size_t i, void *dst, int reader)
 {
 	struct mem_src *s = p;
 
-	(void)prefetch;
+	(void)reader;
 	__atomic_add_fetch(&s->reads, 1, __ATOMIC_RELAXED);
 	if ((long)i == s->bad_ent)
 		return -EBADMSG;
@@ -448,9 +448,9 @@ static void test_stop_kills_unfinished(void)
 	UT_EQ(WTERMSIG(status), SIGKILL);
 }
 
-static int slow_read(void *p, size_t i, void *dst, int prefetch)
+static int slow_read(void *p, size_t i, void *dst, int reader)
 {
-	(void)prefetch;
+	(void)reader;
 	(void)p;
 	(void)i;
 	(void)dst;

@@ -329,13 +329,13 @@ static const struct pgs_entry *spy_entry(void *p, size_t i)
 	return spy.ops->entry(p, i);
 }
 
-static int spy_read(void *p, size_t i, void *dst, int prefetch)
+static int spy_read(void *p, size_t i, void *dst, int reader)
 {
 	int k = __atomic_fetch_add(&spy.n, 1, __ATOMIC_RELAXED);
 
 	if (k < 4096)
 		spy.log[k] = i;
-	return spy.ops->read_frame(p, i, dst, prefetch);
+	return spy.ops->read_frame(p, i, dst, reader);
 }
 
 static void spy_close(void *p)

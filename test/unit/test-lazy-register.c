@@ -38,11 +38,11 @@ static const struct pgs_entry *s_entry(void *p, size_t i)
 	return &((struct src *)p)->ents[i];
 }
 
-static int s_read(void *p, size_t i, void *dst, int prefetch)
+static int s_read(void *p, size_t i, void *dst, int reader)
 {
 	struct src *s = p;
 
-	(void)prefetch;
+	(void)reader;
 	memcpy(dst, s->data + (s->ents[i].vaddr - s->base), s->ents[i].nr_pages * PG);
 	return 0;
 }
