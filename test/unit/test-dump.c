@@ -51,6 +51,10 @@ static void child_main(int cmd, int ans, bool with_socket)
 	if (write(ans, &buf, sizeof(buf)) != sizeof(buf))
 		_exit(1);
 	while (read(cmd, &c, 1) == 1) {
+		if (c == 'w') { /* dirty pages 10, 20, ... 90 the same way in both copies */
+			for (int i = 1; i < 10; i++)
+				buf[i * 10 * 4096] = want[i * 10 * 4096] = i;
+		}
 		c = memcmp(buf, want, BUF_LEN) ? 'B' : 'G';
 		if (write(ans, &c, 1) != 1)
 			_exit(1);
@@ -79,16 +83,21 @@ static void child_start(struct child *c, bool with_socket)
 	UT_EQ(read(c->ans, &c->buf, sizeof(c->buf)), sizeof(c->buf));
 }
 
-/* 'G' when the child is alive and its memory is what it was. */
-static char child_check(struct child *c)
+/* 'G' when the child is alive and its memory is what it was ('w': after it dirtied some). */
+static char child_cmd(struct child *c, char what)
 {
 	char r = 0;
 
 	alarm(20);
-	if (write(c->cmd, "?", 1) != 1 || read(c->ans, &r, 1) != 1)
+	if (write(c->cmd, &what, 1) != 1 || read(c->ans, &r, 1) != 1)
 		r = 0;
 	alarm(0);
 	return r;
+}
+
+static char child_check(struct child *c)
+{
+	return child_cmd(c, '?');
 }
 
 static void child_kill(struct child *c)
@@ -99,11 +108,23 @@ static void child_kill(struct child *c)
 	close(c->ans);
 }
 
+static int run_round(pid_t pid, const char *dir, bool leave_running, int port, int status_fd,
+		     bool pre, const char *prev, bool track);
+
 static int run_dump_opts(pid_t pid, const char *dir, bool leave_running, int port, int status_fd)
+{
+	return run_round(pid, dir, leave_running, port, status_fd, false, NULL, false);
+}
+
+/* One round of a chain: pre-dump or dump, with --prev-images-dir prev and --track-mem track. */
+static int run_round(pid_t pid, const char *dir, bool leave_running, int port, int status_fd,
+		     bool pre, const char *prev, bool track)
 {
 	struct crl_opts o;
 
 	memset(&o, 0, sizeof(o));
+	o.prev_images_dir = prev;
+	o.track_mem = track;
 	o.lazy_pages = port != 0;
 	o.port = port;
 	o.address = port ? "127.0.0.1" : NULL;
@@ -116,7 +137,7 @@ static int run_dump_opts(pid_t pid, const char *dir, bool leave_running, int por
 	o.status_fd = status_fd;
 	o.leave_running = leave_running;
 	log_init(NULL, 1);
-	return cmd_dump(&o);
+	return pre ? cmd_pre_dump(&o) : cmd_dump(&o);
 }
 
 static int run_dump(pid_t pid, const char *dir, bool leave_running)
@@ -343,6 +364,81 @@ static void test_dump_lazy_serve(void)
 	unit_rmdir(dir);
 }
 
+/* pre-dump --track-mem, then pages written, then dump --prev-images-dir: the dump stores only what
+ * was written, the rest is in the parent set, and the two together are the child's memory. */
+static void test_pre_dump_chain(void)
+{
+	char dir[256], pre[300], fin[300], id[16];
+	uint8_t uuid[2][PGS_UUID_LEN];
+	struct pgs_ctx *ctx[2];
+	InventoryEntry *inv;
+	struct child c;
+	char *want, *got;
+	size_t i, parent = 0, data = 0;
+	int dirfd = unit_mkdtemp(dir, sizeof(dir)), pfd, ffd, k;
+
+	child_start(&c, false);
+	snprintf(pre, sizeof(pre), "%s/pre", dir);
+	snprintf(fin, sizeof(fin), "%s/final", dir);
+	UT_OK(run_round(c.pid, pre, false, 0, -1, true, NULL, true));
+	UT_EQ(child_check(&c), 'G'); /* pre-dump leaves it running */
+	UT_EQ(child_cmd(&c, 'w'), 'G');
+	UT_OK(run_round(c.pid, fin, true, 0, -1, false, "../pre", false));
+	UT_EQ(child_check(&c), 'G');
+
+	pfd = openat(dirfd, "pre", O_RDONLY | O_DIRECTORY);
+	ffd = openat(dirfd, "final", O_RDONLY | O_DIRECTORY);
+	UT_GE(pfd, 0);
+	UT_GE(ffd, 0);
+	inv = read_one(ffd, IMG_INVENTORY, NULL);
+	UT_NONNULL(inv->parent_dir);
+	UT_EQ(strcmp(inv->parent_dir, "../pre"), 0);
+	memcpy(uuid[1], inv->dump_uuid.data, PGS_UUID_LEN);
+	protobuf_c_message_free_unpacked((ProtobufCMessage *)inv, NULL);
+	inv = read_one(pfd, IMG_INVENTORY, NULL);
+	memcpy(uuid[0], inv->dump_uuid.data, PGS_UUID_LEN);
+	protobuf_c_message_free_unpacked((ProtobufCMessage *)inv, NULL);
+
+	snprintf(id, sizeof(id), "%d", c.pid);
+	UT_OK(pgs_open_local(&ctx[0], pfd, id, uuid[0]));
+	UT_OK(pgs_open_local(&ctx[1], ffd, id, uuid[1]));
+	for (i = 0; i < pgs_nr_entries(ctx[1]); i++) {
+		const struct pgs_entry *e = pgs_entry(ctx[1], i);
+
+		if (e->vaddr < (uint64_t)c.buf || e->vaddr >= (uint64_t)c.buf + BUF_LEN)
+			continue;
+		if (e->flags & PGS_PE_PARENT)
+			parent += e->nr_pages;
+		else
+			data += e->nr_pages;
+	}
+	UT_EQ(data, 9); /* exactly the dirtied pages */
+	UT_EQ(parent, BUF_LEN / 4096 - 5 - 9);
+	want = unit_xmalloc(BUF_LEN);
+	got = unit_xmalloc(BUF_LEN);
+	unit_fill_heaplike(want, BUF_LEN, SEED);
+	memset(want + 4096 * 3, 0, 4096 * 5);
+	for (k = 1; k < 10; k++)
+		want[k * 10 * 4096] = k;
+	memset(got, 0, BUF_LEN);
+	for (i = 0; i < BUF_LEN / 4096; i++) {
+		uint64_t va = (uint64_t)c.buf + i * 4096;
+		int r = pgs_read(ctx[1], va, 1, got + i * 4096);
+
+		if (r == -ENOENT)
+			r = pgs_read(ctx[0], va, 1, got + i * 4096);
+		UT_GE(r, 0);
+	}
+	UT_MEMEQ(got, want, BUF_LEN);
+	pgs_close(ctx[0]);
+	pgs_close(ctx[1]);
+	child_kill(&c);
+	close(pfd);
+	close(ffd);
+	close(dirfd);
+	unit_rmdir(dir);
+}
+
 static const struct unit_test tests[] = {
     {"dump -R: pages, lazy flags, child keeps running", test_dump_leave_running,
      UNIT_F_ROOT | UNIT_F_PTRACE},
@@ -351,6 +447,8 @@ static const struct unit_test tests[] = {
      UNIT_F_ROOT | UNIT_F_PTRACE},
     {"absent pid", test_absent_pid, 0},
     {"dump --lazy-pages serves the pages", test_dump_lazy_serve, UNIT_F_ROOT | UNIT_F_PTRACE},
+    {"pre-dump chain: only written pages stored", test_pre_dump_chain,
+     UNIT_F_ROOT | UNIT_F_PTRACE | UNIT_F_UFFD_WP_ASYNC | UNIT_F_PAGEMAP_SCAN},
 };
 
 UNIT_MAIN(tests)
