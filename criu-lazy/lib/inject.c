@@ -208,7 +208,7 @@ static bool task_is_dead(pid_t tid)
 
 static int find_vdso_syscall(struct inj_ctx *ctx)
 {
-	unsigned long start = 0, end = 0, s, e;
+	unsigned long start = 0, end = 0, s, e, nr_lines = 0;
 	char path[64], line[512];
 	unsigned char *buf;
 	size_t i;
@@ -223,6 +223,7 @@ static int find_vdso_syscall(struct inj_ctx *ctx)
 		return ret;
 	}
 	while (fgets(line, sizeof(line), f)) {
+		nr_lines++;
 		if (strstr(line, "[vdso]") && sscanf(line, "%lx-%lx", &s, &e) == 2) {
 			start = s;
 			end = e;
@@ -230,7 +231,8 @@ static int find_vdso_syscall(struct inj_ctx *ctx)
 		}
 	}
 	fclose(f);
-	if (!start && task_is_dead(ctx->tid))
+	/* a task killed under us drops its mm before it turns into a zombie: no mappings at all */
+	if (!start && (!nr_lines || task_is_dead(ctx->tid)))
 		return -ESRCH;
 	if (!start || end - start > (1 << 20)) {
 		pr_err("thread %d: no vDSO to borrow a syscall instruction from\n", ctx->tid);
