@@ -159,8 +159,58 @@ static long long pages_file_size(int dirfd, const char *name, char *pname, size_
 	return st.st_size;
 }
 
+/* Opens the pair with the page store's own reader (every check it makes) and decodes every
+ * frame, so show also says whether the contents are intact. The number of frames verified, or
+ * -errno with the reason in r->err. */
+static long pm_verify(struct render *r, int dirfd, const char *pname)
+{
+	const char *base = strrchr(r->name, '/') ? strrchr(r->name, '/') + 1 : r->name;
+	char id[256];
+	struct pgs_ctx *ctx;
+	uint64_t off = 0;
+	size_t i, n, len;
+	long done = 0;
+	void *buf;
+	int ret = 0;
+
+	snprintf(id, sizeof(id), "%.*s", (int)(strlen(base) - strlen("pagemap-.img")), base + 8);
+	ret = pgs_open_local(&ctx, dirfd, id, NULL);
+	if (ret) {
+		const char *why = pgs_last_error(&off);
+
+		return fail(r, off, ret, "the page store refuses it: %s", why);
+	}
+	buf = malloc((size_t)PGS_MAX_FRAME_PAGES * PGS_PAGE_SIZE);
+	if (!buf) {
+		pgs_close(ctx);
+		return -ENOMEM;
+	}
+	n = pgs_nr_entries(ctx);
+	for (i = 0; i < n; i++) {
+		const struct pgs_entry *e = pgs_entry(ctx, i);
+
+		if (!(e->flags & PGS_PE_PRESENT))
+			continue;
+		len = (size_t)e->nr_pages * PGS_PAGE_SIZE;
+		ret = len <= (size_t)PGS_MAX_FRAME_PAGES * PGS_PAGE_SIZE
+			  ? pgs_read_frame(ctx, i, buf)
+			  : -EBADMSG;
+		if (ret) {
+			fail(r, e->off, ret, "%s: the frame of the pages at 0x%llx is corrupt (%s)",
+			     pname, (unsigned long long)e->vaddr,
+			     ret == -EBADMSG ? "checksum or decode" : strerror(-ret));
+			break;
+		}
+		done++;
+	}
+	free(buf);
+	pgs_close(ctx);
+	return ret ? ret : done;
+}
+
 static int pm_summary(struct render *r, int dirfd, size_t end_off)
 {
+	long verified = -1;
 	struct pm_sum *s = &r->pm;
 	uint64_t raw = s->present * s->page_size;
 	double ratio = raw ? (double)s->stored / raw : 0;
@@ -183,6 +233,11 @@ static int pm_summary(struct render *r, int dirfd, size_t end_off)
 		return fail(r, 0, -EBADMSG,
 			    "frames run to byte %llu, past the end of %s (%lld bytes)",
 			    (unsigned long long)s->frames_end, pname, psize);
+	if (psize >= 0) {
+		verified = pm_verify(r, dirfd, pname);
+		if (verified < 0)
+			return verified;
+	}
 	if (r->json) {
 		sbuf_printf(r->out,
 			    ",\n  \"summary\": {\"entries\": %llu, \"pages_present\": %llu, "
@@ -195,7 +250,9 @@ static int pm_summary(struct render *r, int dirfd, size_t end_off)
 			    (unsigned long long)s->stored, (unsigned long long)raw, ratio,
 			    (unsigned long long)s->overlaps);
 		if (psize >= 0)
-			sbuf_printf(r->out, ", \"pages_file_bytes\": %lld", psize);
+			sbuf_printf(r->out,
+				    ", \"pages_file_bytes\": %lld, \"frames_verified\": %ld", psize,
+				    verified);
 		sbuf_printf(r->out, "}");
 		return 0;
 	}
@@ -208,7 +265,9 @@ static int pm_summary(struct render *r, int dirfd, size_t end_off)
 		    (unsigned long long)s->lazy, (unsigned long long)s->parent,
 		    (unsigned long long)s->frames, (unsigned long long)s->raw_frames, a, b, ratio);
 	if (psize >= 0)
-		sbuf_printf(r->out, "  %s: %lld bytes\n", pname, psize);
+		sbuf_printf(r->out,
+			    "  %s: %lld bytes; %ld frames decode and match their checksums\n",
+			    pname, psize, verified);
 	if (s->overlaps)
 		sbuf_printf(r->out, "  warning: %llu entries overlap the one before\n",
 			    (unsigned long long)s->overlaps);

@@ -170,8 +170,8 @@ static inline void write_files(int dirfd)
 	write_img(dirfd, IMG_FILES, NULL, m, 2);
 }
 
-/* A pagemap written the way the page store writes one: a head, then sorted entries; and a pages
- * file whose size covers the frames. */
+/* A pagemap made by hand, with every flag combination and frames that are not real; a pages file
+ * of frames_end bytes only when frames_end is not 0 (for the size checks). */
 static inline void write_pagemap(int dirfd, const char *id, uint64_t frames_end)
 {
 	PagemapHead h = PAGEMAP_HEAD__INIT;
@@ -207,6 +207,8 @@ static inline void write_pagemap(int dirfd, const char *id, uint64_t frames_end)
 		e[i].csum = 0xdeadbeef;
 	}
 	write_img(dirfd, IMG_PAGEMAP, id, m, 5);
+	if (!frames_end)
+		return;
 
 	snprintf(name, sizeof(name), "pages-%s.img", id);
 	UT_OK(imgf_open_write(&f, dirfd, name, PGS_PAGES_MAGIC));
@@ -220,19 +222,6 @@ static inline void write_pagemap(int dirfd, const char *id, uint64_t frames_end)
 	UT_EQ(write(i, pad, frames_end), (ssize_t)frames_end);
 	close(i);
 	free(pad);
-}
-
-static inline int make_images(char *dir, size_t len)
-{
-	int dirfd = unit_mkdtemp(dir, len);
-
-	write_inventory(dirfd);
-	write_pstree(dirfd);
-	write_core(dirfd);
-	write_mm(dirfd);
-	write_files(dirfd);
-	write_pagemap(dirfd, "100", FRAMES_END);
-	return dirfd;
 }
 
 static inline void *read_file(int dirfd, const char *name, size_t *size)
@@ -393,6 +382,23 @@ static inline void write_pagestore(int dirfd, const char *id, struct pgs_stats *
 	pgs_writer_free(w);
 	free(buf);
 	*lazy = 48 + 16 + 32;
+}
+
+/* Every record image type, a hand-made pagemap (100) and a page store pair (200). */
+static inline int make_images(char *dir, size_t len)
+{
+	int dirfd = unit_mkdtemp(dir, len);
+	struct pgs_stats st;
+	uint64_t lazy;
+
+	write_inventory(dirfd);
+	write_pstree(dirfd);
+	write_core(dirfd);
+	write_mm(dirfd);
+	write_files(dirfd);
+	write_pagemap(dirfd, "100", 0);
+	write_pagestore(dirfd, "200", &st, &lazy);
+	return dirfd;
 }
 
 #endif
