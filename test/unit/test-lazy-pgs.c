@@ -333,8 +333,34 @@ static void latency_under_prefetch(void)
 	fx_free(&f);
 }
 
+/* A task reading the second half of 128 MiB in order while prefetch starts from the first: the
+ * frames after each fault are fetched ahead, so it faults on a fraction of its frames. */
+static void sequential_reader(void)
+{
+	struct lp_stats st;
+	struct fx f;
+	size_t pg, frames = 0;
+	double t0;
+
+	fx_init(&f, 32768, 16, 0);
+	memcpy(f.map, f.want, 16 * PG);
+	fx_start(&f, getpid(), reg_self(f.map, f.npages * PG), 2);
+	t0 = unit_now();
+	for (pg = f.npages / 2; pg < f.npages; pg++) {
+		*(volatile unsigned char *)(f.map + pg * PG);
+		frames += pg % 16 == 0;
+	}
+	t0 = unit_now() - t0;
+	fx_finish(&f, &st);
+	check_all(&f);
+	unit_log("sequential read of 64 MiB during prefetch: %.1f ms, %llu faults for ~%zu frames",
+		 t0 * 1e3, (unsigned long long)st.faults, frames);
+	fx_free(&f);
+}
+
 static void test_fault_latency(void)
 {
+	sequential_reader();
 	latency_under_prefetch();
 	latency(1);
 	latency(4);
