@@ -1,43 +1,20 @@
-/* frame_csum: CRC-32C (Castagnoli, reflected, as iSCSI and ext4 use it), slice-by-8 in software.
- * The tables are built once on first use; after that they are read-only. */
-#include <pthread.h>
+/* frame_csum: CRC-32C (Castagnoli, reflected, as iSCSI and ext4 use it), slice-by-8 in software. */
 #include <stdint.h>
 #include <string.h>
 #include <endian.h>
 
 #include "pagestore.h"
 
-#define CRC32C_POLY 0x82f63b78u /* 0x1edc6f41 bit-reversed */
-
-static uint32_t crc_tab[8][256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-	uint32_t c;
-	int i, k;
-
-	for (i = 0; i < 256; i++) {
-		c = i;
-		for (k = 0; k < 8; k++)
-			c = (c >> 1) ^ ((c & 1) ? CRC32C_POLY : 0);
-		crc_tab[0][i] = c;
-	}
-	for (i = 0; i < 256; i++) {
-		c = crc_tab[0][i];
-		for (k = 1; k < 8; k++) {
-			c = (c >> 8) ^ crc_tab[0][c & 0xff];
-			crc_tab[k][i] = c;
-		}
-	}
-}
+/* crc_tab[0][i]: i run through the polynomial 0x82f63b78 (0x1edc6f41 bit-reversed) bit by bit;
+ * crc_tab[k][i] = (crc_tab[k-1][i] >> 8) ^ crc_tab[0][crc_tab[k-1][i] & 0xff]. Constant, so
+ * there is nothing to set up and nothing shared between threads but read-only data. */
+#include "crc32c-table.h"
 
 uint32_t frame_csum(const void *p, size_t len)
 {
 	const uint8_t *b = p;
 	uint32_t crc = 0xffffffffu;
 
-	pthread_once(&crc_once, crc_init);
 	while (len && ((uintptr_t)b & 7)) {
 		crc = (crc >> 8) ^ crc_tab[0][(crc ^ *b++) & 0xff];
 		len--;

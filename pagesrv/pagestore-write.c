@@ -5,6 +5,8 @@
  * frame_pages * PGS_PAGE_SIZE, nor a gap (a zero page, a hole between calls, a change of flags).
  * So the frame holding an address is the same whatever the batches the dump read memory in, and
  * a fault-around window of that size decodes exactly one frame.
+ * With threads, frames are encoded behind a ring (frame-pipe.c) and written in the order they
+ * were cut, so the files are the same whatever the number of threads.
  * Entries are kept in memory (32 bytes per frame: 0.5 MiB per GiB of 64 KiB frames) and written at
  * commit, after a head that counts them and gives the frames file's size, so a reader can tell a
  * cut index or frames file from a complete one.
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "frame-pipe.h"
 #include "img-file.h"
 #include "pagestore.h"
 #include "pagemap.pb-c.h"
@@ -32,6 +35,7 @@ struct pgs_writer {
 	struct pgs_entry *ents;
 	size_t nr_ents, cap_ents;
 	struct frame_codec *codec;
+	struct frame_pipe *pipe; /* NULL: encode in the caller's thread */
 	unsigned int frame_pages;
 	uint64_t off;	     /* where the next frame goes in pages-ID.img */
 	uint64_t next_vaddr; /* everything below was already handed in */
@@ -117,6 +121,36 @@ static int write_index(struct pgs_writer *w)
 	return ret;
 }
 
+/* A frame, encoded, goes to the pages file and the index. */
+static int write_frame(struct pgs_writer *w, uint64_t vaddr, uint32_t nr, uint32_t flags,
+		       const uint8_t *enc, size_t n, bool raw, uint32_t csum)
+{
+	int ret;
+
+	ret = imgf_write_raw(&w->pages, enc, n);
+	if (!ret)
+		ret = add_entry(w, vaddr, nr, flags | PGS_PE_PRESENT | (raw ? PGS_PE_RAW : 0),
+				w->off, (uint32_t)n, csum);
+	if (ret)
+		return w->err = ret;
+	w->off += n;
+	w->st.pages_stored += nr;
+	w->st.bytes_raw += (uint64_t)nr * PG;
+	w->st.bytes_stored += n;
+	w->st.frames++;
+	return 0;
+}
+
+/* The pipe's results, in order: frames, and parent runs queued behind them. */
+static int pipe_emit(void *arg, const struct fp_frame *f)
+{
+	struct pgs_writer *w = arg;
+
+	if (!f->len)
+		return add_entry(w, f->vaddr, f->nr, f->flags, 0, 0, 0);
+	return write_frame(w, f->vaddr, f->nr, f->flags, f->enc, f->n, f->raw, f->csum);
+}
+
 static int emit_frame(struct pgs_writer *w, uint64_t vaddr, unsigned int nr, const void *src,
 		      uint32_t flags)
 {
@@ -125,22 +159,14 @@ static int emit_frame(struct pgs_writer *w, uint64_t vaddr, unsigned int nr, con
 	ssize_t n;
 	int ret;
 
+	if (w->pipe) {
+		ret = fp_push(w->pipe, src, len, vaddr, nr, flags);
+		return ret ? (w->err = ret) : 0;
+	}
 	n = frame_encode(w->codec, src, len, w->enc, frame_bound(len), &raw);
 	if (n < 0)
 		return w->err = (int)n;
-	ret = imgf_write_raw(&w->pages, w->enc, n);
-	if (ret)
-		return w->err = ret;
-	ret = add_entry(w, vaddr, nr, flags | PGS_PE_PRESENT | (raw ? PGS_PE_RAW : 0), w->off,
-			(uint32_t)n, frame_csum(w->enc, n));
-	if (ret)
-		return ret;
-	w->off += n;
-	w->st.pages_stored += nr;
-	w->st.bytes_raw += len;
-	w->st.bytes_stored += n;
-	w->st.frames++;
-	return 0;
+	return write_frame(w, vaddr, nr, flags, w->enc, n, raw, frame_csum(w->enc, n));
 }
 
 static int flush_stage(struct pgs_writer *w)
@@ -161,7 +187,11 @@ static int flush_parent(struct pgs_writer *w)
 	while (w->par_nr) {
 		uint32_t n = w->par_nr > MAX_PARENT_PAGES ? MAX_PARENT_PAGES : (uint32_t)w->par_nr;
 
-		ret = add_entry(w, w->par_vaddr, n, w->par_flags | PGS_PE_PARENT, 0, 0, 0);
+		if (w->pipe) /* behind the frames still in the pipe */
+			ret = fp_push(w->pipe, NULL, 0, w->par_vaddr, n,
+				      w->par_flags | PGS_PE_PARENT);
+		else
+			ret = add_entry(w, w->par_vaddr, n, w->par_flags | PGS_PE_PARENT, 0, 0, 0);
 		if (ret)
 			return ret;
 		w->par_vaddr += (uint64_t)n * PG;
@@ -190,6 +220,7 @@ static int check_range(struct pgs_writer *w, uint64_t vaddr, unsigned long nr_pa
 int pgs_writer_open(struct pgs_writer **wp, int dirfd, const char *id,
 		    const struct pgs_writer_opts *o)
 {
+	unsigned int threads;
 	struct pgs_writer *w;
 	char name[256];
 	int ret;
@@ -218,6 +249,14 @@ int pgs_writer_open(struct pgs_writer **wp, int dirfd, const char *id,
 	w->enc = malloc(frame_bound((size_t)w->frame_pages * PG));
 	if (!w->stage || !w->enc)
 		goto out_free;
+	threads = o && o->threads ? o->threads : 1;
+	if (threads > 1) {
+		/* the caller cuts, copies and writes, and encodes too when the ring is full */
+		ret = fp_create(&w->pipe, o->level, threads - 1, (size_t)w->frame_pages * PG,
+				pipe_emit, w);
+		if (ret)
+			goto out_free;
+	}
 
 	snprintf(name, sizeof(name), "pages-%s.img", id);
 	ret = imgf_open_write(&w->pages, dirfd, name, PGS_PAGES_MAGIC);
@@ -348,8 +387,10 @@ int pgs_writer_commit(struct pgs_writer *w, struct pgs_stats *st)
 	ret = flush_stage(w);
 	if (!ret)
 		ret = flush_parent(w);
+	if (!ret && w->pipe)
+		ret = fp_flush(w->pipe);
 	if (ret)
-		return ret;
+		return w->err = ret;
 	ret = write_index(w);
 	if (ret)
 		return w->err = ret;
@@ -374,6 +415,7 @@ void pgs_writer_free(struct pgs_writer *w)
 		return;
 	imgf_close(&w->map);
 	imgf_close(&w->pages);
+	fp_free(w->pipe);
 	frame_codec_free(w->codec);
 	free(w->head.owner);
 	free(w->ents);

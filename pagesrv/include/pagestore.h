@@ -57,6 +57,10 @@ struct pgs_writer_opts {
 	unsigned int frame_pages; /* 0 means PGS_DEFAULT_FRAME_PAGES; at most PGS_MAX_FRAME_PAGES */
 	const uint8_t *uuid;	  /* PGS_UUID_LEN bytes: the dump this belongs to */
 	const char *owner;	  /* "pid 1234", "shmem 5678": for show and error messages */
+	/* compression threads, the caller's included (at most 9); 0 or 1: the caller's only. With
+	 * more, frames are copied into a ring and encoded while the caller reads on; the files are
+	 * the same byte for byte whatever the number. */
+	unsigned int threads;
 };
 
 /* Creates pagemap-ID.img and pages-ID.img in dirfd (under temporary names until commit). */

@@ -226,6 +226,58 @@ static void test_writer_misuse(void)
 	unit_rmdir(dir);
 }
 
+/* Threads change how fast frames are made, never which: the files are the same byte for byte. */
+static void test_threads_same_files(void)
+{
+	static const unsigned int fps[] = {1, 16, 512};
+	static const unsigned int threads[] = {2, 3, 8};
+	char dir[256], id[16];
+	int dfd = unit_mkdtemp(dir, sizeof(dir));
+	size_t f, t;
+
+	for (f = 0; f < UNIT_ARRAY_SIZE(fps); f++) {
+		uint8_t *map1, *pages1;
+		size_t map1_size, pages1_size;
+		struct pgs_ctx *ctx = NULL;
+		struct model m;
+
+		model_write_threads(&m, dfd, "one", 2500, fps[f], 50 + f, 1);
+		map1 = file_read(dfd, "pagemap-one.img", &map1_size);
+		pages1 = file_read(dfd, "pages-one.img", &pages1_size);
+		for (t = 0; t < UNIT_ARRAY_SIZE(threads); t++) {
+			struct model mt;
+			uint8_t *map, *pages;
+			size_t map_size, pages_size;
+
+			snprintf(id, sizeof(id), "t%u", threads[t]);
+			model_write_threads(&mt, dfd, id, 2500, fps[f], 50 + f, threads[t]);
+			snprintf(id, sizeof(id), "pagemap-t%u.img", threads[t]);
+			map = file_read(dfd, id, &map_size);
+			snprintf(id, sizeof(id), "pages-t%u.img", threads[t]);
+			pages = file_read(dfd, id, &pages_size);
+			UT_EQ(map_size, map1_size);
+			UT_EQ(pages_size, pages1_size);
+			UT_MEMEQ(map, map1, map_size);
+			UT_MEMEQ(pages, pages1, pages_size);
+			UT_EQ(mt.st.frames, m.st.frames);
+			free(map);
+			free(pages);
+			if (t == UNIT_ARRAY_SIZE(threads) - 1) {
+				snprintf(id, sizeof(id), "t%u", threads[t]);
+				UT_OK(pgs_open_local(&ctx, dfd, id, unit_uuid));
+				model_check(&mt, ctx, 3);
+				pgs_close(ctx);
+			}
+			model_free(&mt);
+		}
+		free(map1);
+		free(pages1);
+		model_free(&m);
+	}
+	close(dfd);
+	unit_rmdir(dir);
+}
+
 struct reader_arg {
 	const struct model *m;
 	struct pgs_ctx *ctx;
@@ -343,6 +395,7 @@ static const struct unit_test tests[] = {
     {"parent pages", test_parent, 0},
     {"writer misuse is refused", test_writer_misuse, 0},
     {"four threads read one store", test_threads, 0},
+    {"compression threads write the same files", test_threads_same_files, 0},
     {"throughput", test_throughput, 0},
 };
 

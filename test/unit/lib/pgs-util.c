@@ -49,8 +49,17 @@ static void add_data(struct model *m, struct pgs_writer *w, size_t from, size_t 
 void model_write(struct model *m, int dirfd, const char *id, size_t n, unsigned int frame_pages,
 		 uint64_t seed)
 {
-	struct pgs_writer_opts o = {
-	    .level = 1, .frame_pages = frame_pages, .uuid = unit_uuid, .owner = "pid 1"};
+	model_write_threads(m, dirfd, id, n, frame_pages, seed, 1);
+}
+
+void model_write_threads(struct model *m, int dirfd, const char *id, size_t n,
+			 unsigned int frame_pages, uint64_t seed, unsigned int threads)
+{
+	struct pgs_writer_opts o = {.level = 1,
+				    .frame_pages = frame_pages,
+				    .uuid = unit_uuid,
+				    .owner = "pid 1",
+				    .threads = threads};
 	struct pgs_writer *w = NULL;
 	uint64_t s = seed * 2654435761u + 12345;
 	size_t p = 0, i;

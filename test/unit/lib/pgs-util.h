@@ -27,6 +27,9 @@ extern const uint8_t unit_uuid[PGS_UUID_LEN];
  * zero), parent runs, handed in batches of random size and flags. Returns the model. */
 void model_write(struct model *m, int dirfd, const char *id, size_t n, unsigned int frame_pages,
 		 uint64_t seed);
+/* The same, with the writer's compression threads set. */
+void model_write_threads(struct model *m, int dirfd, const char *id, size_t n,
+			 unsigned int frame_pages, uint64_t seed, unsigned int threads);
 void model_free(struct model *m);
 
 /* Every rule the index must obey and every page's content, by frame and by ranges. */
