@@ -225,7 +225,8 @@ static int dump_vma_pages(struct mem_batch *b, int pm_fd, VmaEntry *v, const str
 			/* the page under each stack pointer is needed at once: never lazy */
 			if (flags && is_sp_page(b, addr))
 				flags = 0;
-			if (flags && b->lazy) {
+			/* locked memory is written by restore at once: it stays in the images */
+			if (flags && b->lazy && !(v->flags & MAP_LOCKED)) {
 				ret = dump_lazy_note(b->lazy, b->pid, addr);
 				if (ret)
 					return ret;

@@ -1,0 +1,155 @@
+#!/bin/bash
+# Post-copy migration between two "hosts" on one machine: the source tree runs in one network
+# namespace, the destination is another network namespace (joined by a veth pair) with its own
+# pid namespace, so the tree can get its pids back while the source still holds it frozen.
+#
+#   source:       dump -t PID --lazy-pages --address SRC_IP --port P   (serves from the frozen tree)
+#   destination:  lazy-pages --page-server --address SRC_IP --port P ; restore --lazy-pages
+#
+# Checks: the restored test passes its own memory check, the source tree is killed once the
+# destination has every page, and a destination whose source goes away kills its tasks with a
+# clear error instead of running on zero pages. Always removes its namespaces. Usage:
+#   test/migration/netns-postcopy.sh [TEST ...]   (default: static/heap static/lazy_threads
+#                                                  static/demo_workload)
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+CRIU=$ROOT/build/bin/criu-lazy
+TESTS=("$@")
+[ ${#TESTS[@]} -eq 0 ] && TESTS=(static/heap static/lazy_threads static/demo_workload)
+TAG=crl$$
+SRC=$TAG-src DST=$TAG-dst
+NET=10.$((RANDOM % 200 + 20)).$((RANDOM % 250)).
+SRC_IP=${NET}1 DST_IP=${NET}2
+WORK=$(mktemp -d /tmp/netns-postcopy.XXXXXX)
+PIDS=()
+FAILED=0
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+	done
+	ip netns pids "$SRC" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+	ip netns pids "$DST" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+	ip netns del "$SRC" 2>/dev/null
+	ip netns del "$DST" 2>/dev/null
+	if [ "$FAILED" = 0 ]; then rm -rf "$WORK"; else echo "  logs kept in $WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() {
+	echo "FAIL $*"
+	FAILED=1
+}
+
+if [ "$(id -u)" != 0 ] || ! ip netns add "$SRC" 2>/dev/null; then
+	echo "SKIP netns-postcopy: needs root and ip netns"
+	trap - EXIT
+	exit 0
+fi
+ip netns add "$DST"
+ip link add "$TAG-a" netns "$SRC" type veth peer name "$TAG-b" netns "$DST"
+ip -n "$SRC" addr add "$SRC_IP/24" dev "$TAG-a"
+ip -n "$DST" addr add "$DST_IP/24" dev "$TAG-b"
+ip -n "$SRC" link set "$TAG-a" up
+ip -n "$DST" link set "$TAG-b" up
+ip -n "$SRC" link set lo up
+ip -n "$DST" link set lo up
+
+# wait_for FILE SECONDS: until FILE exists
+wait_for() {
+	local i
+	for ((i = 0; i < $2 * 20; i++)); do
+		[ -s "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# The destination, run as pid 1 of a new pid namespace: lazy-pages, restore, let the test check
+# itself, report. Exits non-zero on any failure.
+cat >"$WORK/dest.sh" <<'DEST'
+set -u
+CRIU=$1 DIR=$2 SRC_IP=$3 PORT=$4 EXPECT=$5
+cd "$DIR"
+$CRIU lazy-pages -D dst --page-server --address "$SRC_IP" --port "$PORT" -o lazy-pages.log -v4 \
+	--lazy-timeout 3 --pidfile lp.pid &
+LP=$!
+for i in $(seq 100); do [ -S dst/lazy-pages.socket ] && break; sleep 0.05; done
+t0=$(date +%s%N)
+timeout 20 $CRIU restore -D dst -d --lazy-pages --pidfile r.pid -o restore.log -v4 || {
+	echo "restore failed"; kill -KILL $LP; exit 1; }
+t1=$(date +%s%N)
+echo "restore: $(( (t1 - t0) / 1000 )) us" >times
+timeout 20 tail --pid=$LP -f /dev/null
+wait $LP
+LPRC=$?
+R=$(cat r.pid)
+if [ "$EXPECT" = lost ]; then
+	# the source went away: the daemon must fail and the task must be gone
+	sleep 0.2
+	[ $LPRC != 0 ] || { echo "lazy-pages exited 0 without its source"; exit 1; }
+	! kill -0 "$R" 2>/dev/null || { echo "task $R still runs without its pages"; kill -KILL "$R"; exit 1; }
+	exit 0
+fi
+[ $LPRC = 0 ] || { echo "lazy-pages exited $LPRC"; exit 1; }
+kill -TERM "$R"
+timeout 10 tail --pid="$R" -f /dev/null
+grep -q PASS test.out || { echo "no PASS: $(tail -2 test.out)"; exit 1; }
+exit 0
+DEST
+
+run_one() {
+	local t=$1 expect=$2 MB=${3:-64} dir port pid dump rc i
+	dir=$WORK/$(echo "$t-$expect" | tr / _)
+	port=$((20000 + RANDOM % 20000))
+	mkdir -p "$dir/work" "$dir/img" "$dir/dst"
+	(cd "$dir/work" && ZDTM_DEMO_MB=$MB exec ip netns exec "$SRC" setsid "$ROOT/build/test/zdtm/$t" \
+		--pidfile="$dir/test.pid" --outfile="$dir/test.out" </dev/null >/dev/null 2>&1) &
+	wait_for "$dir/test.pid" 10 || { fail "$t: the test did not start"; return; }
+	pid=$(cat "$dir/test.pid")
+	ip netns exec "$SRC" "$CRIU" dump -t "$pid" -D "$dir/img" -o dump.log -v4 --lazy-pages \
+		--address "$SRC_IP" --port "$port" --status-fd 9 9>"$dir/ready" &
+	dump=$!
+	PIDS+=("$dump" "$pid")
+	for ((i = 0; i < 200; i++)); do
+		[ -s "$dir/ready" ] && break
+		kill -0 $dump 2>/dev/null || break
+		sleep 0.05
+	done
+	[ -s "$dir/ready" ] || { fail "$t: dump not ready"; return; }
+	# the images but the lazy pages go to the destination
+	cp "$dir/img/"*.img "$dir/dst/"
+	if [ "$expect" = lost ]; then
+		# the source dies once the tree runs at the destination, its pages still on the way
+		(wait_for "$dir/r.pid" 20 && kill -KILL $dump) &
+	fi
+	ip netns exec "$DST" unshare --pid --fork --mount-proc \
+		bash "$WORK/dest.sh" "$CRIU" "$dir" "$SRC_IP" "$port" "$expect" >"$dir/dest.out" 2>&1
+	rc=$?
+	if [ $rc != 0 ]; then
+		fail "$t ($expect): $(tail -3 "$dir/dest.out" | tr '\n' ' ') $(grep -h 'Error (' "$dir"/dst/*.log | head -2)"
+		return
+	fi
+	if [ "$expect" = lost ]; then
+		grep -q "Error (" "$dir/dst/lazy-pages.log" || { fail "$t: no error logged for the lost source"; return; }
+		wait $dump 2>/dev/null
+		echo "PASS $t: source gone mid-restore -> $(grep -h 'killing' "$dir/dst/lazy-pages.log" | head -1 | sed 's/.*: lazy: //')"
+		return
+	fi
+	timeout 10 tail --pid=$dump -f /dev/null
+	wait $dump
+	rc=$?
+	[ $rc = 0 ] || { fail "$t: dump exited $rc"; return; }
+	! kill -0 "$pid" 2>/dev/null || { fail "$t: the source tree is still there"; return; }
+	grep -q "Error (" "$dir/img/dump.log" "$dir/dst/"*.log && { fail "$t: $(grep -h 'Error (' "$dir/img/dump.log" "$dir/dst/"*.log | head -1)"; return; }
+	echo "PASS $t: $(cat "$dir/times"), $(grep -h 'all pages in' "$dir/dst/lazy-pages.log" | sed 's/.*lazy-pages: //')"
+}
+
+for t in "${TESTS[@]}"; do
+	run_one "$t" ok
+done
+# 256 MiB take long enough to pull that the source can die in the middle
+run_one static/demo_workload lost 256
+exit $FAILED
