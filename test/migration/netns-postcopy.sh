@@ -57,6 +57,17 @@ ip -n "$DST" link set "$TAG-b" up
 ip -n "$SRC" link set lo up
 ip -n "$DST" link set lo up
 
+# alive PID: the process exists and is not a zombie (within a second of being killed)
+alive() {
+	local i st
+	for ((i = 0; i < 20; i++)); do
+		st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+		[ "$st" = Z ] || [ -z "$st" ] && return 1
+		sleep 0.05
+	done
+	return 0
+}
+
 # wait_for FILE SECONDS: until FILE exists
 wait_for() {
 	local i
@@ -124,6 +135,7 @@ run_one() {
 	if [ "$expect" = lost ]; then
 		# the source dies once the tree runs at the destination, its pages still on the way
 		(wait_for "$dir/r.pid" 20 && kill -KILL $dump) &
+		disown $dump
 	fi
 	ip netns exec "$DST" unshare --pid --fork --mount-proc \
 		bash "$WORK/dest.sh" "$CRIU" "$dir" "$SRC_IP" "$port" "$expect" >"$dir/dest.out" 2>&1
@@ -134,7 +146,6 @@ run_one() {
 	fi
 	if [ "$expect" = lost ]; then
 		grep -q "Error (" "$dir/dst/lazy-pages.log" || { fail "$t: no error logged for the lost source"; return; }
-		wait $dump 2>/dev/null
 		echo "PASS $t: source gone mid-restore -> $(grep -h 'killing' "$dir/dst/lazy-pages.log" | head -1 | sed 's/.*: lazy: //')"
 		return
 	fi
@@ -142,7 +153,7 @@ run_one() {
 	wait $dump
 	rc=$?
 	[ $rc = 0 ] || { fail "$t: dump exited $rc"; return; }
-	! kill -0 "$pid" 2>/dev/null || { fail "$t: the source tree is still there"; return; }
+	alive "$pid" && { fail "$t: the source tree is still there"; return; }
 	grep -q "Error (" "$dir/img/dump.log" "$dir/dst/"*.log && { fail "$t: $(grep -h 'Error (' "$dir/img/dump.log" "$dir/dst/"*.log | head -1)"; return; }
 	echo "PASS $t: $(cat "$dir/times"), $(grep -h 'all pages in' "$dir/dst/lazy-pages.log" | sed 's/.*lazy-pages: //')"
 }

@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -56,12 +58,37 @@ static void write_pidfile(const char *path, pid_t pid)
 }
 
 /* The launcher waits for test_daemon() of its child, publishes its pid, and leaves. */
-static void launcher(pid_t child, int rfd, const char *pidfile)
+/* test_daemon() closes its end right after writing: until it has, the harness would see an fd
+ * that is gone after restore. Wait (bounded) until the child's wfd is no longer our pipe. */
+static void wait_closed(pid_t child, int rfd, int wfd)
+{
+	char path[64], link[64], want[64];
+	struct stat st;
+	ssize_t n;
+	int i;
+
+	if (fstat(rfd, &st))
+		return;
+	snprintf(want, sizeof(want), "pipe:[%lu]", (unsigned long)st.st_ino);
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", child, wfd);
+	for (i = 0; i < 1000; i++) {
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n < 0)
+			return;
+		link[n] = 0;
+		if (strcmp(link, want))
+			return;
+		usleep(1000);
+	}
+}
+
+static void launcher(pid_t child, int rfd, int wfd, const char *pidfile)
 {
 	char c;
 	int status;
 
 	if (read(rfd, &c, 1) == 1) {
+		wait_closed(child, rfd, wfd);
 		write_pidfile(pidfile, child);
 		exit(0);
 	}
@@ -121,7 +148,7 @@ void test_init(int argc, char **argv)
 	}
 	if (pid > 0) {
 		close(p[1]);
-		launcher(pid, p[0], pidfile);
+		launcher(pid, p[0], p[1], pidfile);
 	}
 	close(p[0]);
 	ready_fd = p[1];
