@@ -232,7 +232,11 @@ static int dump_vma_pages(struct mem_batch *b, int pm_fd, VmaEntry *v, const str
 					return ret;
 				continue;
 			}
-			if (b->tr && !file_private && dump_track_clean(b->tr, pv, addr))
+			/* pages restore needs at once (stack pointers', mlocked) are always stored:
+			 * only lazy ones (served by the lazy-pages daemon, which follows the chain)
+			 * stay in the parent set */
+			if (b->tr && (flags & PGS_PE_LAZY) && !(v->flags & MAP_LOCKED) &&
+			    dump_track_clean(b->tr, pv, addr))
 				ret = add_parent_page(b, addr, flags);
 			else
 				ret = add_page(b, addr, flags);
