@@ -184,7 +184,11 @@ def faults(rep):
                 "read); cross_spin: handler busy-reads on the other CPU; unpinned: scheduler's choice. "
                 "blockread: blocking read() instead of poll. copy64k_around16: each fault fills the aligned "
                 "16-page block around it (_first: faulting page first). zstd_fN_page/frame: the "
-                "handler checks and decodes the N-byte frame, then copies the page or the whole frame.")
+                "handler checks and decodes the N-byte frame, then copies the page or the whole frame "
+                "(zstdfast: level -1; _bg_*: with a prefetcher running). remote_fN_frame: the "
+                "handler fetches the frame from a loopback page server (srv_same: on the faulting "
+                "CPU; srv_other: on the other), checks, decodes and copies it; remote_plain: the "
+                "server sends the pages themselves.")
         rep.out()
         rep.table(["config", "p50", "p99", "mean"], rows)
     rows = [[c] + [fmt(rep.get("uffd.block64k.%s.%s" % (c, q))) for q in ("p50", "p99", "mean")]

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "net-util.h"
 
 struct server {
 	int lfd;
@@ -16,47 +17,6 @@ struct server {
 	size_t req, reply; /* reply 0: bulk mode, read to EOF then ack with one byte */
 	int err;
 };
-
-static int read_full(int fd, void *buf, size_t len)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = read(fd, (char *)buf + got, len - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return got ? -EPIPE : 1; /* 1: clean EOF */
-		got += n;
-	}
-	return 0;
-}
-
-static int write_full(int fd, const void *buf, size_t len)
-{
-	size_t put = 0;
-
-	while (put < len) {
-		ssize_t n = write(fd, (const char *)buf + put, len - put);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		put += n;
-	}
-	return 0;
-}
-
-static void set_nodelay(int fd)
-{
-	int one = 1;
-
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
 
 #define BULK_CHUNK (256 * KIB)
 
@@ -100,44 +60,6 @@ static void *server_main(void *arg)
 	close(fd);
 	free(buf);
 	return NULL;
-}
-
-static int listen_any(unsigned short *port)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t alen = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 1) ||
-	    getsockname(fd, (struct sockaddr *)&a, &alen)) {
-		int ret = -errno;
-
-		close(fd);
-		return ret;
-	}
-	*port = ntohs(a.sin_port);
-	return fd;
-}
-
-static int connect_to(unsigned short port)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_port = htons(port),
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		int ret = -errno;
-
-		close(fd);
-		return ret;
-	}
-	set_nodelay(fd);
-	return fd;
 }
 
 struct rtt_cfg {
