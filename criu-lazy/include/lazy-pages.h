@@ -22,10 +22,6 @@ struct lp_src_ops {
 	const struct pgs_entry *(*entry)(void *priv, size_t i); /* sorted by vaddr */
 	/* entry i's pages into dst: 0, or -errno (-EBADMSG/-EIO: the data is lost) */
 	int (*read_frame)(void *priv, size_t i, void *dst, int reader);
-	/* optional, for the fault path (one thread): read_frame that calls ready(arg) as soon as
-	 * page pg of the frame is in dst, checked, before it decodes the rest */
-	int (*read_frame_early)(void *priv, size_t i, void *dst, unsigned int pg,
-				void (*ready)(void *arg), void *arg);
 	/* optional, for prefetch: the pages of [vaddr, vaddr + nr_pages) of the image (holes zero,
 	 * nr_pages <= 1024) into dst in one go; 0 or -errno */
 	int (*read_range)(void *priv, uint64_t vaddr, unsigned long nr_pages, void *dst,

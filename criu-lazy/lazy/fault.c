@@ -117,29 +117,12 @@ static int serve_zero(struct lp_task *t, uint64_t addr)
 	}
 }
 
-/* The faulting page goes in alone, as soon as it is decoded: its thread runs again while the rest
- * of the frame is decoded and goes in after it. */
-struct first_page {
-	struct lp_task *t;
-	uint64_t addr;
-	const uint8_t *page;
-	int ret;
-};
-
-static void first_page_ready(void *arg)
-{
-	struct first_page *fp = arg;
-
-	fp->ret = uffd_copy(fp->t->ev.fd, fp->addr, fp->page, LP_PAGE, 0, NULL);
-}
-
 /* 0 when served (or nothing to do), -EAGAIN to retry after the events, other -errno: the task
  * cannot go on. */
 static int serve(struct lp_task *t, uint64_t addr)
 {
 	struct lp_daemon *d = t->d;
 	const struct lp_src_ops *ops = t->src->ops;
-	struct first_page fp = {t, addr, NULL, -EINPROGRESS};
 	uint64_t copied = 0;
 	struct lp_ext *e;
 	unsigned int pg;
@@ -155,23 +138,17 @@ static int serve(struct lp_task *t, uint64_t addr)
 		return serve_zero(t, addr);
 
 	lp_order_note(d, t, ops->entry(t->src->priv, e->ent)->vaddr + (uint64_t)pg * LP_PAGE);
-	fp.page = (const uint8_t *)d->buf + (size_t)pg * LP_PAGE;
 	lp_read_begin(d, 0);
-	if (ops->read_frame_early) {
-		ret =
-		    ops->read_frame_early(t->src->priv, e->ent, d->buf, pg, first_page_ready, &fp);
-	} else {
-		ret = ops->read_frame(t->src->priv, e->ent, d->buf, 0);
-		if (!ret)
-			first_page_ready(&fp);
-	}
+	ret = ops->read_frame(t->src->priv, e->ent, d->buf, 0);
 	lp_read_end(d, 0);
 	if (ret) {
 		lp_task_lost(t, ret, addr);
 		return 0;
 	}
 	d->st.frames++;
-	ret = fp.ret;
+	/* the faulting page alone first: its thread runs again while the rest goes in */
+	ret = uffd_copy(t->ev.fd, addr, (const char *)d->buf + (size_t)pg * LP_PAGE, LP_PAGE, 0,
+			NULL);
 	if (ret == 0 || ret == -EEXIST) {
 		copied += ret == 0;
 		d->st.exist_pages += ret == -EEXIST;

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zstd.h>
 
 #define LOG_PREFIX "lazy: "
 #include "log.h"
@@ -21,10 +20,6 @@
 struct lsrc {
 	struct pgs_ctx *ctx;
 	struct lsrc *parent;
-	/* the fault path's (one thread): a stored frame and a streaming decoder */
-	uint8_t *stored;
-	size_t cap;
-	ZSTD_DCtx *dctx;
 };
 
 static void lsrc_close(struct lsrc *s)
@@ -33,8 +28,6 @@ static void lsrc_close(struct lsrc *s)
 		struct lsrc *p = s->parent;
 
 		pgs_close(s->ctx);
-		free(s->stored);
-		ZSTD_freeDCtx(s->dctx);
 		free(s);
 		s = p;
 	}
@@ -126,80 +119,6 @@ static int local_read(void *priv, size_t i, void *dst, int reader)
 	return read_range(s->parent, e->vaddr, e->nr_pages, dst);
 }
 
-/* Decodes until dst holds want bytes: 0, or -EBADMSG. */
-static int decode_upto(ZSTD_DCtx *dctx, ZSTD_inBuffer *in, ZSTD_outBuffer *out, size_t want)
-{
-	out->size = want;
-	while (out->pos < want) {
-		size_t in0 = in->pos, out0 = out->pos;
-		size_t r = ZSTD_decompressStream(dctx, out, in);
-
-		if (ZSTD_isError(r) || (r == 0 && out->pos < want))
-			return -EBADMSG;
-		if (in->pos == in0 && out->pos == out0)
-			return -EBADMSG; /* no progress: the frame is short */
-	}
-	return 0;
-}
-
-/* The frame's stored bytes are read and checked first (a damaged frame serves nothing), then
- * decoded up to the faulting page, which goes in while the rest of the frame is decoded. */
-static int local_read_early(void *priv, size_t i, void *dst, unsigned int pg,
-			    void (*ready)(void *arg), void *arg)
-{
-	struct lsrc *s = priv;
-	const struct pgs_entry *e = pgs_entry(s->ctx, i);
-	size_t total = (size_t)e->nr_pages * PGS_PAGE_SIZE;
-	ZSTD_inBuffer in;
-	ZSTD_outBuffer out = {dst, 0, 0};
-	ssize_t n;
-	int ret;
-
-	if (e->flags & PGS_PE_PARENT) {
-		ret = local_read(priv, i, dst, 0);
-		if (!ret)
-			ready(arg);
-		return ret;
-	}
-	if (s->cap < e->len) {
-		uint8_t *b = realloc(s->stored, e->len);
-
-		if (!b)
-			return -ENOMEM;
-		s->stored = b;
-		s->cap = e->len;
-	}
-	n = pgs_read_stored(s->ctx, i, s->stored, s->cap);
-	if (n < 0)
-		return n;
-	if (frame_csum(s->stored, n) != e->csum)
-		return -EBADMSG;
-	if (e->flags & PGS_PE_RAW) {
-		if ((size_t)n != total)
-			return -EBADMSG;
-		memcpy((uint8_t *)dst + (size_t)pg * PGS_PAGE_SIZE,
-		       s->stored + (size_t)pg * PGS_PAGE_SIZE, PGS_PAGE_SIZE);
-		ready(arg);
-		memcpy(dst, s->stored, total);
-		return 0;
-	}
-	if (!s->dctx) {
-		s->dctx = ZSTD_createDCtx();
-		if (!s->dctx)
-			return -ENOMEM;
-	}
-	ZSTD_DCtx_reset(s->dctx, ZSTD_reset_session_only);
-	in = (ZSTD_inBuffer){s->stored, n, 0};
-	ret = decode_upto(s->dctx, &in, &out, ((size_t)pg + 1) * PGS_PAGE_SIZE);
-	if (ret)
-		return ret;
-	ready(arg);
-	ret = decode_upto(s->dctx, &in, &out, total);
-	if (!ret && in.pos != in.size)
-		ret = -EBADMSG; /* more than the entry's pages */
-	return ret;
-}
-
 static void local_close(void *priv)
 {
 	lsrc_close(priv);
@@ -209,7 +128,6 @@ static const struct lp_src_ops local_ops = {
     .nr_entries = local_nr,
     .entry = local_entry,
     .read_frame = local_read,
-    .read_frame_early = local_read_early,
     .close = local_close,
 };
 
