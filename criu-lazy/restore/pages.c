@@ -260,6 +260,7 @@ static void *worker(void *arg)
 		size_t i = __atomic_fetch_add(&job->next, 1, __ATOMIC_RELAXED);
 		const struct pgs_entry *e;
 		size_t len;
+		int n;
 
 		if (i >= job->nr)
 			break;
@@ -279,10 +280,13 @@ static void *worker(void *arg)
 			       ret == -EBADMSG ? "corrupt (checksum or decode)" : strerror(-ret));
 			break;
 		}
+		n = w->n;
 		ret = add_pieces(w, e->vaddr, len);
 		if (ret)
 			break;
-		w->used += len;
+		/* all of it went by UFFDIO_COPY: the same (cache-hot) buffer serves the next one */
+		if (w->n != n)
+			w->used += len;
 	}
 	if (!ret)
 		ret = flush(w);
