@@ -19,6 +19,7 @@
 
 #define LOG_PREFIX "restore: "
 #include "log.h"
+#include "image.h"
 #include "pagestore.h"
 #include "restore.h"
 #include "uffd.h"
@@ -33,8 +34,9 @@
 #define PW_BUF_SIZE (8UL << 20)
 #define PW_IOV_MAX 1024
 #define PW_MAX_WORKERS 8
+#define PW_MAX_CHAIN 16
 
-enum { PW_WRITE, PW_SKIP };
+enum { PW_WRITE, PW_SKIP, PW_PARENT };
 
 struct pw_job {
 	struct rst_task *tk;
@@ -42,6 +44,8 @@ struct pw_job {
 	uint64_t lo, hi;   /* shmem: the object offsets the owner maps */
 	int64_t delta;	   /* shmem: task address - object offset */
 	int uffd;	   /* the task's userfaultfd: anonymous pages go by UFFDIO_COPY, or -1 */
+	struct pgs_ctx *chain[PW_MAX_CHAIN]; /* pre-dump parents, nearest first */
+	int nr_chain;
 	struct pgs_ctx *pages;
 	uint8_t *what; /* PW_* per entry */
 	size_t nr;
@@ -205,6 +209,7 @@ static int add_pieces(struct pw_worker *w, uint64_t vaddr, size_t len)
 {
 	const MmEntry *mm = w->job->mm;
 	uint64_t addr = vaddr, end = vaddr + len;
+	int queued = 0;
 
 	while (addr < end) {
 		const VmaEntry *v = mm ? find_vma(mm, addr) : NULL;
@@ -236,6 +241,7 @@ static int add_pieces(struct pw_worker *w, uint64_t vaddr, size_t len)
 			    (uint64_t)(uintptr_t)w->r[w->n - 1].iov_base + w->r[w->n - 1].iov_len ==
 				addr) {
 				w->l[w->n - 1].iov_len += to - addr;
+				queued = 1;
 				w->r[w->n - 1].iov_len += to - addr;
 			} else {
 				w->l[w->n].iov_base = w->buf + w->used + (addr - vaddr);
@@ -243,11 +249,49 @@ static int add_pieces(struct pw_worker *w, uint64_t vaddr, size_t len)
 				w->r[w->n].iov_base = (void *)(uintptr_t)raddr;
 				w->r[w->n].iov_len = to - addr;
 				w->n++;
+				queued = 1;
 			}
 		}
 		addr = to;
 	}
-	return 0;
+	return queued;
+}
+
+/* Pages unchanged since a pre-dump: from the nearest parent image set that has them, page by
+ * page when a range is split across several. */
+static int read_parent(struct pw_job *job, const struct pgs_entry *e, char *dst)
+{
+	uint32_t k;
+	int l, ret;
+
+	for (l = 0; l < job->nr_chain; l++) {
+		ret = pgs_read(job->chain[l], e->vaddr, e->nr_pages, dst);
+		if (ret == 0)
+			memset(dst, 0, (size_t)e->nr_pages * PGS_PAGE_SIZE);
+		if (ret >= 0)
+			return 0;
+		if (ret != -ENOENT)
+			return ret;
+		if (e->nr_pages == 1)
+			continue;
+		for (k = 0; k < e->nr_pages; k++) {
+			struct pgs_entry one = {.vaddr = e->vaddr + (uint64_t)k * PGS_PAGE_SIZE,
+						.nr_pages = 1};
+			struct pw_job sub = *job;
+
+			sub.chain[0] = job->chain[l];
+			memmove(sub.chain, job->chain + l,
+				(job->nr_chain - l) * sizeof(sub.chain[0]));
+			sub.nr_chain = job->nr_chain - l;
+			ret = read_parent(&sub, &one, dst + (size_t)k * PGS_PAGE_SIZE);
+			if (ret)
+				return ret;
+		}
+		return 0;
+	}
+	pr_err("pagemap-%d.img: pages at %#" PRIx64 " are in no parent image set\n", job->tk->pid,
+	       e->vaddr);
+	return -ENOENT;
 }
 
 static void *worker(void *arg)
@@ -260,11 +304,10 @@ static void *worker(void *arg)
 		size_t i = __atomic_fetch_add(&job->next, 1, __ATOMIC_RELAXED);
 		const struct pgs_entry *e;
 		size_t len;
-		int n;
 
 		if (i >= job->nr)
 			break;
-		if (job->what[i] != PW_WRITE)
+		if (job->what[i] == PW_SKIP)
 			continue;
 		e = pgs_entry(job->pages, i);
 		len = (size_t)e->nr_pages * PGS_PAGE_SIZE;
@@ -273,20 +316,23 @@ static void *worker(void *arg)
 			if (ret)
 				break;
 		}
-		ret = pgs_read_frame(job->pages, i, w->buf + w->used);
+		if (job->what[i] == PW_PARENT)
+			ret = read_parent(job, e, w->buf + w->used);
+		else
+			ret = pgs_read_frame(job->pages, i, w->buf + w->used);
 		if (ret) {
 			pr_err("pages-%d.img: frame of %#" PRIx64 " (%u pages): %s\n", job->tk->pid,
 			       e->vaddr, e->nr_pages,
 			       ret == -EBADMSG ? "corrupt (checksum or decode)" : strerror(-ret));
 			break;
 		}
-		n = w->n;
 		ret = add_pieces(w, e->vaddr, len);
-		if (ret)
+		if (ret < 0)
 			break;
 		/* all of it went by UFFDIO_COPY: the same (cache-hot) buffer serves the next one */
-		if (w->n != n)
+		if (ret > 0)
 			w->used += len;
+		ret = 0;
 	}
 	if (!ret)
 		ret = flush(w);
@@ -323,10 +369,15 @@ static int plan(struct rst_tree *t, struct pw_job *job)
 			addr = v->end;
 		}
 		if (e->flags & PGS_PE_PARENT) {
-			pr_err("pagemap-%d.img: pages at %#" PRIx64
-			       " are in a parent image set: pre-dump chains are not restored yet\n",
-			       job->tk->pid, e->vaddr);
-			return -EOPNOTSUPP;
+			if (!job->nr_chain) {
+				pr_err("pagemap-%d.img: pages at %#" PRIx64
+				       " are in a parent image set, and inventory.img names none\n",
+				       job->tk->pid, e->vaddr);
+				return -EBADMSG;
+			}
+			if (!(mm && t->lc && (e->flags & PGS_PE_LAZY)))
+				job->what[i] = PW_PARENT;
+			continue;
 		}
 		if (!(e->flags & PGS_PE_PRESENT))
 			continue;
@@ -348,9 +399,9 @@ static int nr_workers(struct rst_tree *t)
 	return n > PW_MAX_WORKERS ? PW_MAX_WORKERS : n;
 }
 
-static int open_pages(struct rst_tree *t, const char *id, struct pgs_ctx **ctx)
+static int open_pages(int dirfd, const char *id, const uint8_t *uuid, struct pgs_ctx **ctx)
 {
-	int ret = pgs_open_local(ctx, t->dirfd, id, t->inv->dump_uuid.data);
+	int ret = pgs_open_local(ctx, dirfd, id, uuid);
 
 	if (ret == -ENOENT) {
 		pr_err("pagemap-%s.img: no such page images\n", id);
@@ -458,6 +509,58 @@ fail:
 	return -EFAULT;
 }
 
+/* The pre-dump chain: inventory.img's parent_dir (relative to the image dir it is in), then that
+ * set's parent, and so on. Only opened when this task has pages there. */
+static int open_chain(struct rst_tree *t, struct pw_job *job, const char *id)
+{
+	char path[4096], next[4096];
+	int dirfd = t->dirfd, ret = 0;
+	size_t i;
+	bool need = false;
+
+	for (i = 0; i < pgs_nr_entries(job->pages) && !need; i++)
+		need = pgs_entry(job->pages, i)->flags & PGS_PE_PARENT;
+	if (!need || !t->inv->parent_dir)
+		return 0;
+	snprintf(path, sizeof(path), "%s", t->inv->parent_dir);
+	while (job->nr_chain < PW_MAX_CHAIN) {
+		struct img_file f = {};
+		InventoryEntry *inv = NULL;
+		int pfd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (dirfd != t->dirfd)
+			close(dirfd);
+		if (pfd < 0) {
+			ret = -errno;
+			pr_perror("cannot open the parent image set %s", path);
+			return ret;
+		}
+		dirfd = pfd;
+		ret = open_image_read(&f, dirfd, IMG_INVENTORY, NULL);
+		if (!ret)
+			ret = pb_read_one(&f, (void **)&inv);
+		imgf_close(&f);
+		if (!ret)
+			ret = open_pages(dirfd, id,
+					 inv->dump_uuid.len == PGS_UUID_LEN ? inv->dump_uuid.data
+									    : NULL,
+					 &job->chain[job->nr_chain]);
+		if (!ret)
+			job->nr_chain++;
+		next[0] = 0;
+		if (!ret && inv->parent_dir)
+			snprintf(next, sizeof(next), "%s", inv->parent_dir);
+		if (inv)
+			protobuf_c_message_free_unpacked(&inv->base, NULL);
+		if (ret || !next[0])
+			break;
+		memcpy(path, next, sizeof(path));
+	}
+	if (dirfd != t->dirfd)
+		close(dirfd);
+	return ret;
+}
+
 /* A userfaultfd made inside the task (it acts on the mm of whoever creates it), taken out with
  * pidfd_getfd, with every private anonymous VMA registered. -1 when that cannot be had: the
  * slower way then writes everything. */
@@ -510,10 +613,13 @@ int rst_write_pages(struct rst_tree *t, struct rst_task *tk)
 	int ret;
 
 	snprintf(id, sizeof(id), "%d", tk->pid);
-	ret = open_pages(t, id, &tk->pages);
+	ret = open_pages(t->dirfd, id, t->inv->dump_uuid.data, &tk->pages);
 	if (ret)
 		return ret;
 	job.pages = tk->pages;
+	ret = open_chain(t, &job, id);
+	if (ret)
+		goto out;
 	job.uffd = open_task_uffd(tk);
 	ret = run_job(t, &job, id);
 	/* the last reference: closing it unregisters every range, no flag stays on the VMAs */
@@ -521,6 +627,9 @@ int rst_write_pages(struct rst_tree *t, struct rst_task *tk)
 		close(job.uffd);
 	if (!ret)
 		ret = write_zero_pages(tk);
+out:
+	while (job.nr_chain)
+		pgs_close(job.chain[--job.nr_chain]);
 	return ret;
 }
 
@@ -537,7 +646,7 @@ int rst_write_shmem(struct rst_tree *t, struct rst_task *tk)
 		if (sh->owner != tk->pid)
 			continue;
 		snprintf(id, sizeof(id), "shmem-%" PRIu64, sh->shmid);
-		ret = open_pages(t, id, &job.pages);
+		ret = open_pages(t->dirfd, id, t->inv->dump_uuid.data, &job.pages);
 		if (ret)
 			return ret;
 		job.lo = sh->pgoff;
