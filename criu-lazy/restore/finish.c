@@ -165,20 +165,47 @@ static bool in_syscall(pid_t pid, pid_t tid, long nr)
 	return got != -1;
 }
 
-/* Threads that re-enter an interrupted syscall do so before the tree is declared restored: a
- * thread in sigsuspend must be back in it before anyone sends the signal it waits for, or the
- * signal goes to a sibling thread (bounded: a call that returns at once never shows). */
+/* CPU time of a thread (schedstat), 0 when unknown. */
+static uint64_t run_time(pid_t pid, pid_t tid)
+{
+	char path[64], buf[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", pid, tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	return strtoull(buf, NULL, 10);
+}
+
+static bool thread_settled(struct rst_task *tk, struct rst_thread *th)
+{
+	if (run_time(tk->pid, th->tid) == th->ran)
+		return false;
+	return th->restarting < 0 || in_syscall(tk->pid, th->tid, th->restarting);
+}
+
+/* The tree is declared restored only once every thread has run since its detach, and those that
+ * re-enter an interrupted syscall are back in it (bounded: a call that returns at once never
+ * shows). Detaching leaves TIF_SIGPENDING set on each thread: until a thread has been through
+ * its return to user space, it can take a process-directed signal meant for a sibling (a thread
+ * in sigsuspend misses the signal it waits for, which a running sibling handled). */
 void rst_settle(struct rst_tree *t)
 {
 	struct timespec ts = {0, 200000};
 	struct rst_task *tk;
 	int i;
 
-	for (i = 0; i < 250; i++) {
+	for (i = 0; i < 500; i++) {
 		bool waiting = false;
 
-		rst_for_each_task(t, tk)
-		{
+		for (tk = t->tasks; tk < t->tasks + t->nr_tasks; tk++) {
 			size_t j;
 
 			if (tk->zombie)
@@ -186,10 +213,10 @@ void rst_settle(struct rst_tree *t)
 			for (j = 0; j < tk->nr_threads; j++) {
 				struct rst_thread *th = &tk->threads[j];
 
-				if (th->restarting < 0)
+				if (th->settled)
 					continue;
-				if (in_syscall(tk->pid, th->tid, th->restarting))
-					th->restarting = -1;
+				if (thread_settled(tk, th))
+					th->settled = true;
 				else
 					waiting = true;
 			}
@@ -198,7 +225,7 @@ void rst_settle(struct rst_tree *t)
 			return;
 		nanosleep(&ts, NULL);
 	}
-	pr_debug("some restarted syscalls did not block within 50 ms\n");
+	pr_info("some threads did not settle within 100 ms\n");
 }
 
 /* Scheduling is set from outside, last: the injections ran pinned at our priority. The
@@ -243,6 +270,7 @@ int rst_detach_task(struct rst_tree *t, struct rst_task *tk)
 		struct rst_thread *th = &tk->threads[i];
 
 		restore_sched(t, th);
+		th->ran = run_time(tk->pid, th->tid);
 		if (ptrace(PTRACE_DETACH, th->tid, NULL, NULL) && !ret) {
 			ret = -errno;
 			pr_perror("%d: cannot detach", th->tid);

@@ -325,8 +325,7 @@ static int check_file_refs(struct rst_tree *t)
 	struct rst_task *tk;
 	size_t i;
 
-	rst_for_each_task(t, tk)
-	{
+	for (tk = t->tasks; tk < t->tasks + t->nr_tasks; tk++) {
 		for (i = 0; i < tk->nr_fds; i++) {
 			if (!rst_file_by_id(t, tk->fds[i]->id, NULL)) {
 				pr_err("fdinfo-%d.img: fd %u names file %u, not in files.img\n",
@@ -444,8 +443,7 @@ void rst_free_images(struct rst_tree *t)
 	size_t i;
 
 	if (t->tasks) {
-		rst_for_each_task(t, tk)
-		{
+		for (tk = t->tasks; tk < t->tasks + t->nr_tasks; tk++) {
 			for (i = 0; i < tk->nr_fds; i++)
 				protobuf_c_message_free_unpacked(&tk->fds[i]->base, NULL);
 			free(tk->fds);

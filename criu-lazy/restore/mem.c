@@ -118,8 +118,9 @@ int rst_pick_gadget(struct rst_tree *t)
 	int ret;
 
 	ret = read_maps(0, &rs);
-	rst_for_each_task(t, tk) for (i = 0; !ret && tk->mm && i < tk->mm->n_vmas; i++) ret =
-	    ranges_add(&rs, tk->mm->vmas[i]->start, tk->mm->vmas[i]->end, 0);
+	for (tk = t->tasks; tk < t->tasks + t->nr_tasks; tk++)
+		for (i = 0; !ret && tk->mm && i < tk->mm->n_vmas; i++)
+			ret = ranges_add(&rs, tk->mm->vmas[i]->start, tk->mm->vmas[i]->end, 0);
 	if (!ret) {
 		t->gadget = find_hole(&rs, GADGET_LOW, INJ_GADGET_SIZE);
 		if (!t->gadget) {

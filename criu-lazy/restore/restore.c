@@ -168,8 +168,7 @@ static int restore_tree(struct rst_tree *t)
 		ret = rst_set_groups(t);
 	if (ret)
 		return ret;
-	rst_for_each_task(t, tk)
-	{
+	for (tk = t->tasks; tk < t->tasks + t->nr_tasks; tk++) {
 		if (tk->zombie)
 			continue;
 		ret = build_task(t, tk);
@@ -179,8 +178,7 @@ static int restore_tree(struct rst_tree *t)
 	rst_close_files(t);
 	rst_memfd_close(t);
 	/* zombies exit while their parents are still stopped */
-	rst_for_each_task(t, tk)
-	{
+	for (tk = t->tasks; tk < t->tasks + t->nr_tasks; tk++) {
 		if (!tk->zombie)
 			continue;
 		ret = rst_make_zombie(t, tk);
@@ -192,8 +190,7 @@ static int restore_tree(struct rst_tree *t)
 		if (ret)
 			return ret;
 	}
-	rst_for_each_task(t, tk)
-	{
+	for (tk = t->tasks; tk < t->tasks + t->nr_tasks; tk++) {
 		if (tk->zombie)
 			continue;
 		ret = seal_task(t, tk);
@@ -237,16 +234,21 @@ int cmd_restore(const struct crl_opts *o)
 		ret = lazy_setup(&t);
 	if (!ret)
 		ret = restore_tree(&t);
-	if (!ret && o->pidfile)
-		ret = write_pidfile(o->pidfile, t.tasks[0].pid);
 	if (ret) {
 		rst_kill_tree(&t);
 		goto out;
 	}
-	rst_for_each_task(&t, tk)
-	{
+	for (tk = t.tasks; tk < t.tasks + t.nr_tasks; tk++) {
 		if (!tk->detached)
 			rst_detach_task(&t, tk);
+	}
+	rst_settle(&t);
+	if (o->pidfile) {
+		ret = write_pidfile(o->pidfile, t.tasks[0].pid);
+		if (ret) {
+			rst_kill_tree(&t);
+			goto out;
+		}
 	}
 	pr_info("restored %zu processes in %.2f ms\n", t.nr_tasks, ms_since(&t0));
 	if (o->status_fd >= 0) {
@@ -267,8 +269,7 @@ out:
 		close(t.sk);
 	if (t.task_sk_local >= 0)
 		close(t.task_sk_local);
-	rst_for_each_task(&t, tk)
-	{
+	for (tk = t.tasks; tk < t.tasks + t.nr_tasks; tk++) {
 		if (tk->pages)
 			pgs_close(tk->pages);
 	}

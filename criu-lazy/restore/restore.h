@@ -31,6 +31,8 @@ struct rst_thread {
 	struct inj_ctx *inj;
 	bool seen;	 /* exists and is traced by us */
 	long restarting; /* the syscall it re-enters when resumed, or -1 */
+	uint64_t ran;	 /* its CPU time when detached: settled once it has run since */
+	bool settled;
 };
 
 struct rst_task {
@@ -87,8 +89,6 @@ struct rst_tree {
 	struct rst_memfd *memfds;
 	size_t nr_memfds;
 };
-
-#define rst_for_each_task(t, tk) for ((tk) = (t)->tasks; (tk) < (t)->tasks + (t)->nr_tasks; (tk)++)
 
 static inline struct inj_ctx *task_inj(const struct rst_task *tk)
 {

@@ -281,8 +281,7 @@ int rst_create_tree(struct rst_tree *t)
 	struct rst_task *tk;
 	int ret;
 
-	rst_for_each_task(t, tk)
-	{
+	for (tk = t->tasks; tk < t->tasks + t->nr_tasks; tk++) {
 		ret = tk == t->tasks ? create_root(t, tk) : create_child(t, tk);
 		if (ret)
 			return ret;
@@ -300,8 +299,7 @@ int rst_set_groups(struct rst_tree *t)
 	long res;
 	int ret;
 
-	rst_for_each_task(t, tk)
-	{
+	for (tk = t->tasks; tk < t->tasks + t->nr_tasks; tk++) {
 		pid_t pgid = getpgid(tk->pid), sid = getsid(tk->pid);
 
 		if (sid != (pid_t)tk->pe->sid)
@@ -440,8 +438,7 @@ void rst_kill_tree(struct rst_tree *t)
 
 	if (!t->tasks)
 		return;
-	rst_for_each_task(t, tk)
-	{
+	for (tk = t->tasks; tk < t->tasks + t->nr_tasks; tk++) {
 		size_t j;
 
 		for (j = 0; j < tk->nr_threads; j++) {
@@ -454,8 +451,7 @@ void rst_kill_tree(struct rst_tree *t)
 	/* reap what is ours to reap (the root, and every task we trace), bounded */
 	for (i = 0; i < 2000; i++) {
 		left = 0;
-		rst_for_each_task(t, tk)
-		{
+		for (tk = t->tasks; tk < t->tasks + t->nr_tasks; tk++) {
 			if (!tk->created)
 				continue;
 			if (waitpid(tk->pid, &status, __WALL | WNOHANG) == 0)
