@@ -385,7 +385,7 @@ int main(void)
 	}
 	heap_fill(heap, len, 2);
 	random_fill(rnd, len, 2);
-	printf("# fill-floor: heap-like corpus %zu MiB, zstd -1, %s mode\n", len / MIB,
+	printf("# fill-floor: heap-like corpus %zu MiB, zstd level 1, %s mode\n", len / MIB,
 	       full ? "full" : "quick");
 	for (i = 0; i < sizeof(fsizes) / sizeof(fsizes[0]); i++) {
 		ret = image_build(&im, heap, len, fsizes[i], 1);
