@@ -44,6 +44,7 @@
 #ifndef PAGESRV_PAGE_XFER_H
 #define PAGESRV_PAGE_XFER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -154,6 +155,27 @@ int pxf_store_dir_open(struct pxf_store_dir **d, int dirfd, const uint8_t *uuid)
 struct pgs_ctx *pxf_store_dir_lookup(void *d, uint64_t id);
 void pxf_store_dir_close(struct pxf_store_dir *d); /* accepts NULL; does not close dirfd */
 
+/* A whole page server on an image directory: accepts clients on lfd, serves each on a thread of its
+ * own (HELLO checked against uuid, then pxf_serve with a pxf_store_dir), until stop_fd becomes
+ * readable, or, with once, until clients have come and every one of them has gone (a lazy-pages
+ * daemon opens two connections and closes both when all pages are in). */
+struct pxf_server_opts {
+	int lfd;		  /* listening socket (pxf_tcp_listen) */
+	int dirfd;		  /* the image directory */
+	const uint8_t *uuid;	  /* the dump the images belong to */
+	int stop_fd;		  /* -1: none */
+	int timeout_ms;		  /* per-message bound on each connection (0: none) */
+	bool once;		  /* return when the clients are gone, with the first failure */
+	unsigned int max_clients; /* at once; 0: 64. More wait in the listen queue. */
+	/* Told how each client ended (0: it closed cleanly), for the caller's log. */
+	void (*on_client_end)(void *arg, int err, const char *why);
+	void *arg;
+};
+
+/* 0 (stopped, or with once every client closed cleanly), or -errno (with once, the first client's
+ * failure; or the listening socket's). Every client thread is gone when it returns. */
+int pxf_server_run(const struct pxf_server_opts *o);
+
 /* ---- remote stores: a connection made to look like local page stores ---- */
 
 /* One connection to a page server after a successful HELLO, shared by every source opened on it
@@ -189,7 +211,6 @@ int pxf_tcp_connect(const char *host, unsigned short port, int timeout_ms, int *
 int pxf_tcp_listen(const char *addr, unsigned short port, int *fd, unsigned short *port_out);
 /* Accepts one connection (TCP_NODELAY, CLOEXEC), waiting at most timeout_ms (0: forever). */
 int pxf_tcp_accept(int lfd, int timeout_ms, int *fd);
-
 
 /* ---- server of live memory (the post-copy source) ----
  * Pages that are not stored anywhere: each entry of the index is read whole through the

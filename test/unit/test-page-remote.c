@@ -300,11 +300,148 @@ static void test_fault_latency(void)
 	free(a);
 }
 
+struct run_arg {
+	struct pxf_server_opts o;
+	pthread_t th;
+	int ret;
+	int ends, fails;
+};
+
+static void on_end(void *arg, int err, const char *why)
+{
+	struct run_arg *r = arg;
+
+	(void)why;
+	__atomic_add_fetch(&r->ends, 1, __ATOMIC_RELAXED);
+	if (err)
+		__atomic_add_fetch(&r->fails, 1, __ATOMIC_RELAXED);
+}
+
+static void *run_main(void *arg)
+{
+	struct run_arg *r = arg;
+
+	r->ret = pxf_server_run(&r->o);
+	return NULL;
+}
+
+/* One client of the whole server: connect, read every frame, compare, close. */
+static void whole_client(unsigned short port, struct pgs_ctx *local, const uint8_t *uuid, int want)
+{
+	uint8_t *a = unit_xmalloc(PGS_MAX_FRAME_PAGES * PG),
+		*b = unit_xmalloc(PGS_MAX_FRAME_PAGES * PG);
+	struct pxf_client *cl = NULL;
+	struct pxf_source *src = NULL;
+	size_t k;
+	int fd;
+
+	UT_OK(pxf_tcp_connect("127.0.0.1", port, 2000, &fd));
+	UT_ERR(pxf_client_open(&cl, fd, uuid, 5000), want);
+	if (want)
+		goto out;
+	UT_OK(pxf_source_open(&src, cl, OWNER));
+	for (k = 0; k < pxf_source_nr_entries(src); k++) {
+		if (!(pxf_source_entry(src, k)->flags & PGS_PE_PRESENT))
+			continue;
+		UT_OK(pxf_source_read_frame(src, k, a));
+		UT_OK(pgs_read_frame(local, k, b));
+		UT_MEMEQ(a, b, pxf_source_entry(src, k)->nr_pages * PG);
+	}
+	pxf_source_close(src);
+	pxf_client_close(cl);
+out:
+	free(a);
+	free(b);
+}
+
+static void test_server_run(void)
+{
+	struct pgs_ctx *local = NULL;
+	unsigned short port;
+	struct run_arg r;
+	int stop[2];
+	char dir[256];
+	int dfd = unit_mkdtemp(dir, sizeof(dir));
+	uint8_t other[PGS_UUID_LEN];
+	struct model m;
+
+	model_write(&m, dfd, "4242", 1500, 0, 45);
+	UT_OK(pgs_open_local(&local, dfd, "4242", unit_uuid));
+	memset(other, 0x77, sizeof(other));
+
+	/* until stopped: three clients one after another, one of them for another dump */
+	memset(&r, 0, sizeof(r));
+	UT_OK(pipe(stop));
+	UT_OK(pxf_tcp_listen("127.0.0.1", 0, &r.o.lfd, &port));
+	r.o.dirfd = dfd;
+	r.o.uuid = unit_uuid;
+	r.o.stop_fd = stop[0];
+	r.o.timeout_ms = 5000;
+	r.o.on_client_end = on_end;
+	r.o.arg = &r;
+	UT_OK(pthread_create(&r.th, NULL, run_main, &r));
+	whole_client(port, local, unit_uuid, 0);
+	whole_client(port, local, other, -ESTALE);
+	whole_client(port, local, unit_uuid, 0);
+	UT_EQ(write(stop[1], "x", 1), 1);
+	UT_OK(pthread_join(r.th, NULL));
+	UT_EQ(r.ret, 0);
+	UT_EQ(r.ends, 3);
+	UT_EQ(r.fails, 1);
+	close(stop[0]);
+	close(stop[1]);
+	close(r.o.lfd);
+
+	/* once: two connections at the same time, then none: the server is done */
+	memset(&r, 0, sizeof(r));
+	UT_OK(pxf_tcp_listen("127.0.0.1", 0, &r.o.lfd, &port));
+	r.o.dirfd = dfd;
+	r.o.uuid = unit_uuid;
+	r.o.stop_fd = -1;
+	r.o.once = true;
+	UT_OK(pthread_create(&r.th, NULL, run_main, &r));
+	{
+		struct pxf_client *c1 = NULL, *c2 = NULL;
+		int fd1, fd2;
+
+		UT_OK(pxf_tcp_connect("127.0.0.1", port, 2000, &fd1));
+		UT_OK(pxf_client_open(&c1, fd1, unit_uuid, 5000));
+		UT_OK(pxf_tcp_connect("127.0.0.1", port, 2000, &fd2));
+		UT_OK(pxf_client_open(&c2, fd2, unit_uuid, 5000));
+		pxf_client_close(c1);
+		usleep(300000); /* the server must still be there for c2 */
+		whole_client(port, local, unit_uuid, 0);
+		pxf_client_close(c2);
+	}
+	UT_OK(pthread_join(r.th, NULL));
+	UT_EQ(r.ret, 0);
+	close(r.o.lfd);
+
+	/* once, and the only client is refused: that is the result */
+	memset(&r, 0, sizeof(r));
+	UT_OK(pxf_tcp_listen("127.0.0.1", 0, &r.o.lfd, &port));
+	r.o.dirfd = dfd;
+	r.o.uuid = unit_uuid;
+	r.o.stop_fd = -1;
+	r.o.once = true;
+	UT_OK(pthread_create(&r.th, NULL, run_main, &r));
+	whole_client(port, local, other, -ESTALE);
+	UT_OK(pthread_join(r.th, NULL));
+	UT_EQ(r.ret, -ESTALE);
+	close(r.o.lfd);
+
+	pgs_close(local);
+	model_free(&m);
+	close(dfd);
+	unit_rmdir(dir);
+}
+
 static const struct unit_test tests[] = {
     {"a remote store reads like the local one", test_like_local, 0},
     {"three threads share one client", test_threads, 0},
     {"a broken connection stays broken", test_broken_sticks, 0},
     {"connect and accept errors", test_connect_errors, 0},
+    {"a whole server: clients, stop, once", test_server_run, 0},
     {"remote fault latency", test_fault_latency, 0},
 };
 
