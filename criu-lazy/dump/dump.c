@@ -179,7 +179,8 @@ static void report_gone(struct dump_ctx *d)
 	int i;
 
 	for (i = 0; i < d->nr_tasks; i++)
-		if (d->tasks[i].state != 'Z' && dump_task_gone(d->tasks[i].pid))
+		if (d->tasks[i].state != 'Z' && d->tasks[i].nr_threads &&
+		    d->tasks[i].threads[0].seized && dump_task_gone(d->tasks[i].pid))
 			pr_err("process %d (%s) exited during the dump\n", d->tasks[i].pid,
 			       d->tasks[i].st.comm);
 }

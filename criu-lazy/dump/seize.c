@@ -87,6 +87,23 @@ seized:
 	return get_regs(t);
 }
 
+/* TracerPid of a thread: another debugger holds it (0: none, <0: unknown). */
+static pid_t traced_by(pid_t tid)
+{
+	char path[64], *buf;
+	const char *v;
+	pid_t tracer = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", tid);
+	if (proc_read_file(path, &buf, NULL))
+		return -1;
+	v = proc_field(buf, "TracerPid");
+	if (v)
+		tracer = atoi(v);
+	free(buf);
+	return tracer;
+}
+
 static bool has_thread(struct dump_task *t, pid_t tid)
 {
 	int i;
@@ -145,12 +162,16 @@ static int seize_task(struct dump_task *t)
 				continue;
 			}
 			if (ret) {
+				pid_t tid = tids[i], tracer = traced_by(tid);
+
 				free(tids);
 				if (ret == -ESRCH)
 					pr_err("process %d exited while freezing\n", t->pid);
+				else if (ret == -EPERM && tracer > 0)
+					pr_err("process %d is traced by %d: cannot freeze it\n",
+					       t->pid, tracer);
 				else
-					pr_errno(ret, "cannot freeze thread %d of %d", tids[i],
-						 t->pid);
+					pr_errno(ret, "cannot freeze thread %d of %d", tid, t->pid);
 				return ret;
 			}
 			added++;
@@ -201,6 +222,11 @@ static int add_task(struct dump_ctx *d, pid_t pid, int parent)
 	t->pgid = t->st.pgid;
 	t->sid = t->st.sid;
 	t->state = t->st.state;
+	if (t->state == 'Z' && t->st.num_threads > 1) {
+		pr_err("process %d: its main thread exited while %ld others run: not supported\n",
+		       pid, t->st.num_threads - 1);
+		return -EOPNOTSUPP;
+	}
 	if (t->state == 'Z') {
 		/* a zombie cannot be traced: its stat says all there is (exit code included) */
 		t->threads = calloc(1, sizeof(*t->threads));
