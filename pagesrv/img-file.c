@@ -292,6 +292,8 @@ int imgf_commit(struct img_file *f)
 	f->fd = -1;
 	free(f->wbuf);
 	f->wbuf = NULL;
+	f->wlen = f->wcap = 0;
+	f->werr = -EINVAL; /* committed: a later write or commit is a caller's bug, not a crash */
 	return 0;
 }
 

@@ -207,6 +207,8 @@ static void test_write_raw_and_abort(void)
 	UT_OK(imgf_write_raw(&f, big, 5));
 	UT_EQ(faccessat(dfd, "r.img", F_OK, 0), -1); /* not in place before commit */
 	UT_OK(imgf_commit(&f));
+	UT_ERR(imgf_write_raw(&f, big, 5), -EINVAL); /* after commit: refused, not a crash */
+	UT_ERR(imgf_commit(&f), -EINVAL);
 	imgf_close(&f);
 	back = file_read(dfd, "r.img", &size);
 	UT_EQ(size, 8 + 200005);
