@@ -345,6 +345,67 @@ static void test_remap_unmap_remove(void)
 	UT_GE(st.events[UFFD_EVENT_UNMAP & 7], 1);
 }
 
+/* Discards, moves and unmaps racing the prefetch workers, round after round: a discarded range
+ * must read as zero afterwards (a worker that filled it after the discard would bring the old
+ * data back), a moved range must hold its data at the new place, and the rest must be right. */
+static void test_events_racing_prefetch(void)
+{
+	enum { CHUNK = 256, ROUNDS = 8 };
+	int round;
+
+	for (round = 0; round < ROUNDS; round++) {
+		struct fixture f;
+		struct lp_stats st;
+		unsigned char *moved[4];
+		size_t pg, k, nchunks;
+
+		fixture_start(&f, 16384, 16, 2);
+		nchunks = f.npages / CHUNK;
+		/* chunk k: k % 4 == 1 discarded, k % 8 == 3 moved (the first four), else kept */
+		for (k = 0; k < nchunks; k++)
+			if (k % 4 == 1)
+				UT_OK(madvise(f.map + k * CHUNK * PG, CHUNK * PG, MADV_DONTNEED));
+		for (k = 0; k < 4; k++) {
+			size_t c = 8 * k + 3;
+			void *to =
+			    mmap(NULL, CHUNK * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+			UT_ASSERT(to != MAP_FAILED);
+			moved[k] = mremap(f.map + c * CHUNK * PG, CHUNK * PG, CHUNK * PG,
+					  MREMAP_MAYMOVE | MREMAP_FIXED, to);
+			UT_ASSERT(moved[k] != MAP_FAILED);
+		}
+		fixture_wait(&f, &st);
+		for (k = 0; k < nchunks; k++) {
+			unsigned char *base = f.map + k * CHUNK * PG;
+			int is_moved = k % 8 == 3 && k < 32;
+
+			if (is_moved)
+				base = moved[(k - 3) / 8];
+			for (pg = 0; pg < CHUNK; pg++) {
+				const unsigned char *want = f.want + (k * CHUNK + pg) * PG;
+				const unsigned char *got = base + pg * PG;
+
+				if (k % 4 == 1 && !page_is_zero(got))
+					UT_FAIL("round %d: discarded page %zu holds data", round,
+						k * CHUNK + pg);
+				if (k % 4 != 1 && memcmp(got, want, PG))
+					UT_FAIL("round %d: %s page %zu differs", round,
+						is_moved ? "moved" : "kept", k * CHUNK + pg);
+			}
+		}
+		if (round == ROUNDS - 1)
+			unit_log("last round: prefetched %llu, events remove %llu remap %llu",
+				 (unsigned long long)st.prefetch_pages,
+				 (unsigned long long)st.events[UFFD_EVENT_REMOVE & 7],
+				 (unsigned long long)st.events[UFFD_EVENT_REMAP & 7]);
+		for (k = 0; k < 4; k++)
+			munmap(moved[k], CHUNK * PG);
+		munmap(f.map, f.npages * PG);
+		free(f.want);
+	}
+}
+
 static void test_fork_child_gets_pages(void)
 {
 	struct fixture f;
@@ -583,6 +644,7 @@ static const struct unit_test tests[] = {
     {"faults racing prefetch", test_faults_and_prefetch, UNIT_F_UFFD},
     {"concurrent faults on one page", test_concurrent_faults_one_page, UNIT_F_UFFD},
     {"remap, remove, unmap", test_remap_unmap_remove, UNIT_F_UFFD},
+    {"discards and moves racing prefetch", test_events_racing_prefetch, UNIT_F_UFFD},
     {"fork child gets its pages", test_fork_child_gets_pages, UNIT_F_UFFD},
     {"corrupt frame kills, never zero", test_corrupt_frame_kills, UNIT_F_UFFD},
     {"page source timeout kills", test_source_timeout, UNIT_F_UFFD},
