@@ -105,12 +105,15 @@ static int build_task(struct rst_tree *t, struct rst_task *tk)
 	ret = rst_restore_mm(t, tk);
 	if (!ret)
 		ret = rst_restore_files(t, tk);
+	pr_debug("%d: files at %.2f ms\n", tk->pid, ms_since(&t0));
 	if (!ret)
 		ret = rst_restore_task_state(t, tk);
+	pr_debug("%d: task state at %.2f ms\n", tk->pid, ms_since(&t0));
 	if (!ret)
 		ret = rst_create_threads(t, tk);
 	for (i = 0; !ret && i < tk->nr_threads; i++)
 		ret = rst_restore_thread_state(t, tk, &tk->threads[i]);
+	pr_debug("%d: threads at %.2f ms\n", tk->pid, ms_since(&t0));
 	if (!ret)
 		ret = rst_restore_posix_timers(t, tk);
 	if (!ret)

@@ -20,6 +20,7 @@
 
 #define LOG_PREFIX "restore: "
 #include "log.h"
+#include "pagestore.h"
 #include "restore.h"
 
 #define NSIG_KERNEL 64
@@ -186,7 +187,8 @@ out:
  * read it on some kernels): glibc keeps it at a fixed offset from the thread pointer, the tid
  * field of struct pthread. Ours tells the offset; the task's memory, holding its own tid there,
  * confirms it is the same layout. 0 when unknown. */
-static uint64_t guess_clear_tid(struct inj_ctx *inj, const ThreadCoreEntry *tc)
+static uint64_t guess_clear_tid(struct inj_ctx *inj, struct pgs_ctx *pages,
+				const ThreadCoreEntry *tc)
 {
 	static long off = -1;
 	uint64_t addr;
@@ -204,6 +206,17 @@ static uint64_t guess_clear_tid(struct inj_ctx *inj, const ThreadCoreEntry *tc)
 	if (!off || !tc->regs->fs_base)
 		return 0;
 	addr = tc->regs->fs_base + off;
+	/* from the images when they have the page: reading the task could wait for a lazy page */
+	if (pages && (addr & (PGS_PAGE_SIZE - 1)) + sizeof(val) <= PGS_PAGE_SIZE) {
+		static __thread char page[PGS_PAGE_SIZE];
+		int ret = pgs_read(pages, addr & ~(PGS_PAGE_SIZE - 1), 1, page);
+
+		/* a hole may be a page served from elsewhere (dump --lazy-pages): ask the task */
+		if (ret == 1) {
+			memcpy(&val, page + (addr & (PGS_PAGE_SIZE - 1)), sizeof(val));
+			return val == tc->tid ? addr : 0;
+		}
+	}
 	if (inj_read(inj, addr, &val, sizeof(val)) || val != tc->tid)
 		return 0;
 	return addr;
@@ -313,7 +326,8 @@ int rst_restore_thread_state(struct rst_tree *t, struct rst_task *tk, struct rst
 	if (tc->has_robust_list && tc->robust_list)
 		batch_add(&b, "set_robust_list", __NR_set_robust_list, tc->robust_list,
 			  tc->has_robust_list_len ? tc->robust_list_len : 24, 0, 0, 0, 0);
-	clear_tid = tc->has_clear_tid_addr ? tc->clear_tid_addr : guess_clear_tid(th->inj, tc);
+	clear_tid =
+	    tc->has_clear_tid_addr ? tc->clear_tid_addr : guess_clear_tid(th->inj, tk->pages, tc);
 	if (clear_tid)
 		batch_add(&b, "set_tid_address", __NR_set_tid_address, clear_tid, 0, 0, 0, 0, 0);
 	if (tc->rseq && tc->rseq->rseq_abi_pointer)
