@@ -280,7 +280,8 @@ out:
 	close(t.dirfd);
 	if (ret)
 		return ret < 0 ? ret : -EINVAL;
-	if (o->restore_detached)
+	/* a sibling is our parent's to wait for, not ours */
+	if (o->restore_detached || o->restore_sibling)
 		return 0;
 	sched_setaffinity(0, sizeof(t.orig_cpus), &t.orig_cpus);
 	return wait_root(root);

@@ -131,16 +131,16 @@ static int pid_taken_err(pid_t pid, const char *what)
 static int create_root(struct rst_tree *t, struct rst_task *tk)
 {
 	pid_t set_tid = tk->pid;
+	/* --restore-sibling: the root is a child of our parent, as CRIU's option says */
 	struct clone_args a = {
-	    .exit_signal = SIGCHLD,
+	    .flags = t->o->restore_sibling ? CLONE_PARENT : 0,
+	    .exit_signal = t->o->restore_sibling ? 0 : SIGCHLD,
 	    .set_tid = (uintptr_t)&set_tid,
 	    .set_tid_size = 1,
 	};
-	int status, ret;
+	int status, ret, tries = 0;
 	char go = 0;
 	long pid;
-
-	int tries = 0;
 
 	fflush(NULL);
 again:
