@@ -46,6 +46,7 @@ void pxf_put32(struct pxf_conn *c, uint32_t v);
 void pxf_put64(struct pxf_conn *c, uint64_t v);
 size_t pxf_mark(const struct pxf_conn *c); /* offset for a later pxf_patch32 */
 void pxf_patch32(struct pxf_conn *c, size_t at, uint32_t v);
+void pxf_truncate(struct pxf_conn *c, size_t at); /* drops what was appended after mark at */
 int pxf_end(struct pxf_conn *c);
 
 uint32_t pxf_get32(const uint8_t *p);

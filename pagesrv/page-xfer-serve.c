@@ -49,9 +49,9 @@ int pxf_accept_hello(struct pxf_conn *c, const uint8_t *uuid)
 	return pxf_end(c);
 }
 
-static int serve_index(struct pxf_conn *c, uint64_t tag, struct pgs_ctx *ctx)
+static int serve_index(struct pxf_conn *c, uint64_t tag, const struct pxf_backend *b)
 {
-	size_t n = pgs_nr_entries(ctx), i = 0;
+	size_t n = b->ops->nr_entries(b->priv), i = 0;
 	int ret;
 
 	do {
@@ -61,7 +61,7 @@ static int serve_index(struct pxf_conn *c, uint64_t tag, struct pgs_ctx *ctx)
 		pxf_put32(c, chunk);
 		pxf_put32(c, 0);
 		for (k = 0; k < chunk; k++) {
-			const struct pgs_entry *e = pgs_entry(ctx, i + k);
+			const struct pgs_entry *e = b->ops->entry(b->priv, i + k);
 
 			pxf_put64(c, e->vaddr);
 			pxf_put32(c, e->nr_pages);
@@ -76,13 +76,13 @@ static int serve_index(struct pxf_conn *c, uint64_t tag, struct pgs_ctx *ctx)
 }
 
 /* The first entry that ends above vaddr. */
-static size_t first_entry(struct pgs_ctx *ctx, uint64_t vaddr)
+static size_t first_entry(const struct pxf_backend *b, uint64_t vaddr)
 {
-	size_t lo = 0, hi = pgs_nr_entries(ctx);
+	size_t lo = 0, hi = b->ops->nr_entries(b->priv);
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		const struct pgs_entry *e = pgs_entry(ctx, mid);
+		const struct pgs_entry *e = b->ops->entry(b->priv, mid);
 
 		if (e->vaddr + (uint64_t)e->nr_pages * PG <= vaddr)
 			lo = mid + 1;
@@ -102,19 +102,49 @@ static void put_item(struct pxf_conn *c, uint64_t vaddr, uint32_t nr, uint32_t k
 	pxf_put32(c, csum);
 }
 
-static int serve_pages(struct pxf_conn *c, uint64_t tag, struct pgs_ctx *ctx, uint64_t vaddr,
-		       uint32_t nr_pages)
+/* One present entry as an item: header, then the backend's bytes, checked, then the header's
+ * kind, length and checksum filled in. 0, or -errno with text set. */
+static int put_frame(struct pxf_conn *c, const struct pxf_backend *b, size_t k,
+		     const struct pgs_entry *e, char *text, size_t tlen)
+{
+	size_t at = pxf_mark(c), cap = (size_t)e->nr_pages * PG;
+	uint32_t csum = 0;
+	bool raw = false;
+	void *data;
+	ssize_t n;
+
+	put_item(c, e->vaddr, e->nr_pages, 0, 0, 0);
+	data = pxf_reserve(c, cap);
+	if (!data)
+		return 0; /* pxf_end reports the lack of memory */
+	n = b->ops->read_stored(b->priv, k, data, cap, &raw, &csum);
+	if (n < 0 || n == 0 || (size_t)n > cap || (raw ? (size_t)n != cap : (size_t)n >= cap)) {
+		snprintf(text, tlen, "cannot read the frame at 0x%llx",
+			 (unsigned long long)e->vaddr);
+		return n < 0 ? (int)n : -EIO;
+	}
+	pxf_patch32(c, at + 12, raw ? PXF_ITEM_RAW : PXF_ITEM_ZSTD);
+	pxf_patch32(c, at + 16, (uint32_t)n);
+	pxf_patch32(c, at + 20, csum);
+	pxf_truncate(c, at + PXF_ITEM_SIZE + n);
+	return 0;
+}
+
+static int serve_pages(struct pxf_conn *c, uint64_t tag, const struct pxf_backend *b,
+		       uint64_t vaddr, uint32_t nr_pages)
 {
 	uint64_t end = vaddr + (uint64_t)nr_pages * PG, cur = vaddr;
-	size_t n = pgs_nr_entries(ctx), k, first = first_entry(ctx, vaddr), count_at;
+	size_t n = b->ops->nr_entries(b->priv), k, first = first_entry(b, vaddr), count_at;
 	uint32_t items = 0;
 	char text[96];
-	ssize_t got;
+	int ret;
 
-	for (k = first; k < n && pgs_entry(ctx, k)->vaddr < end; k++) {
-		if (pgs_entry(ctx, k)->flags & PGS_PE_PARENT) {
+	for (k = first; k < n && b->ops->entry(b->priv, k)->vaddr < end; k++) {
+		const struct pgs_entry *e = b->ops->entry(b->priv, k);
+
+		if (!(e->flags & PGS_PE_PRESENT)) {
 			snprintf(text, sizeof(text), "pages at 0x%llx are in the parent image set",
-				 (unsigned long long)pgs_entry(ctx, k)->vaddr);
+				 (unsigned long long)e->vaddr);
 			return pxf_send_error(c, tag, ENOENT, text);
 		}
 	}
@@ -122,26 +152,17 @@ static int serve_pages(struct pxf_conn *c, uint64_t tag, struct pgs_ctx *ctx, ui
 	count_at = pxf_mark(c);
 	pxf_put32(c, 0); /* nr_items, patched below */
 	pxf_put32(c, 0);
-	for (k = first; k < n && pgs_entry(ctx, k)->vaddr < end; k++) {
-		const struct pgs_entry *e = pgs_entry(ctx, k);
-		void *data;
+	for (k = first; k < n && b->ops->entry(b->priv, k)->vaddr < end; k++) {
+		const struct pgs_entry *e = b->ops->entry(b->priv, k);
 
 		if (e->vaddr > cur) {
 			put_item(c, cur, (e->vaddr - cur) / PG, PXF_ITEM_HOLE, 0, 0);
 			items++;
 		}
-		put_item(c, e->vaddr, e->nr_pages,
-			 (e->flags & PGS_PE_RAW) ? PXF_ITEM_RAW : PXF_ITEM_ZSTD, e->len, e->csum);
+		ret = put_frame(c, b, k, e, text, sizeof(text));
+		if (ret)
+			return pxf_send_error(c, tag, -ret, text);
 		items++;
-		data = pxf_reserve(c, e->len);
-		if (data) {
-			got = pgs_read_stored(ctx, k, data, e->len);
-			if (got != (ssize_t)e->len) {
-				snprintf(text, sizeof(text), "cannot read the frame at 0x%llx",
-					 (unsigned long long)e->vaddr);
-				return pxf_send_error(c, tag, got < 0 ? (int)-got : EIO, text);
-			}
-		}
 		cur = e->vaddr + (uint64_t)e->nr_pages * PG;
 	}
 	if (cur < end) {
@@ -152,9 +173,59 @@ static int serve_pages(struct pxf_conn *c, uint64_t tag, struct pgs_ctx *ctx, ui
 	return pxf_end(c);
 }
 
+/* pxf_serve's page stores as a backend. */
+static size_t store_nr(void *priv)
+{
+	return pgs_nr_entries(priv);
+}
+
+static const struct pgs_entry *store_entry(void *priv, size_t i)
+{
+	return pgs_entry(priv, i);
+}
+
+static ssize_t store_read(void *priv, size_t i, void *dst, size_t cap, bool *raw, uint32_t *csum)
+{
+	const struct pgs_entry *e = pgs_entry(priv, i);
+
+	*raw = e->flags & PGS_PE_RAW;
+	*csum = e->csum;
+	return pgs_read_stored(priv, i, dst, cap);
+}
+
+static const struct pxf_backend_ops store_ops = {
+    .nr_entries = store_nr,
+    .entry = store_entry,
+    .read_stored = store_read,
+};
+
+struct store_lookup {
+	pxf_lookup_fn lookup;
+	void *arg;
+};
+
+static int lookup_store(void *arg, uint64_t id, struct pxf_backend *b)
+{
+	struct store_lookup *sl = arg;
+	struct pgs_ctx *ctx = sl->lookup(sl->arg, id);
+
+	if (!ctx)
+		return -ENOENT;
+	b->ops = &store_ops;
+	b->priv = ctx;
+	return 0;
+}
+
 int pxf_serve(struct pxf_conn *c, pxf_lookup_fn lookup, void *arg)
 {
-	struct pgs_ctx *ctx;
+	struct store_lookup sl = {lookup, arg};
+
+	return pxf_serve_backend(c, lookup_store, &sl);
+}
+
+int pxf_serve_backend(struct pxf_conn *c, pxf_backend_lookup_fn lookup, void *arg)
+{
+	struct pxf_backend b;
 	struct pxf_msg m;
 	uint64_t id, vaddr;
 	uint32_t nr;
@@ -177,11 +248,10 @@ int pxf_serve(struct pxf_conn *c, pxf_lookup_fn lookup, void *arg)
 			if (m.len != 8)
 				goto bad;
 			id = pxf_get64(m.p);
-			ctx = lookup(arg, id);
-			if (!ctx)
+			if (lookup(arg, id, &b))
 				ret = pxf_send_error(c, m.tag, ENOENT, "no such memory owner");
 			else
-				ret = serve_index(c, m.tag, ctx);
+				ret = serve_index(c, m.tag, &b);
 			break;
 		case PXF_GET_PAGES:
 			if (m.len != 24 || pxf_get32(m.p + 20))
@@ -192,11 +262,10 @@ int pxf_serve(struct pxf_conn *c, pxf_lookup_fn lookup, void *arg)
 			if (!nr || nr > PXF_MAX_REQ_PAGES || vaddr % PG ||
 			    vaddr > UINT64_MAX - (uint64_t)nr * PG)
 				goto bad;
-			ctx = lookup(arg, id);
-			if (!ctx)
+			if (lookup(arg, id, &b))
 				ret = pxf_send_error(c, m.tag, ENOENT, "no such memory owner");
 			else
-				ret = serve_pages(c, m.tag, ctx, vaddr, nr);
+				ret = serve_pages(c, m.tag, &b, vaddr, nr);
 			break;
 		default:
 			goto bad;

@@ -297,6 +297,12 @@ void pxf_patch32(struct pxf_conn *c, size_t at, uint32_t v)
 	memcpy(c->wbuf + at, &v, 4);
 }
 
+void pxf_truncate(struct pxf_conn *c, size_t at)
+{
+	if (c->wlen != SIZE_MAX && at <= c->wlen)
+		c->wlen = at;
+}
+
 int pxf_end(struct pxf_conn *c)
 {
 	if (c->wlen == SIZE_MAX)

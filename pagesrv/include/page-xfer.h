@@ -144,6 +144,31 @@ int pxf_accept_hello(struct pxf_conn *c, const uint8_t *uuid);
  * it), or the connection fails. Damaged images are reported to the client per request. */
 int pxf_serve(struct pxf_conn *c, pxf_lookup_fn lookup, void *arg);
 
+/* Serving pages that are not in a page store: a post-copy source that reads the frozen tree's
+ * memory and compresses each frame when it is asked for. The index must be known up front (off,
+ * len and csum of the entries are not used); frames are made on request. */
+struct pxf_backend_ops {
+	size_t (*nr_entries)(void *priv);
+	const struct pgs_entry *(*entry)(void *priv, size_t i); /* sorted, not overlapping */
+	/* Present entry i as it goes on the wire: its bytes into dst (cap >= nr_pages pages),
+	 * their length returned, *raw and *csum (frame_csum of the bytes) set; frame_encode makes
+	 * exactly this. -errno: the client gets ERROR for the request. Called from the serving
+	 * thread; a server with several clients calls it from several threads. */
+	ssize_t (*read_stored)(void *priv, size_t i, void *dst, size_t cap, bool *raw,
+			       uint32_t *csum);
+};
+
+struct pxf_backend {
+	const struct pxf_backend_ops *ops;
+	void *priv;
+};
+
+/* 0 and *b filled, or -ENOENT (answered as "no such memory owner"). */
+typedef int (*pxf_backend_lookup_fn)(void *arg, uint64_t id, struct pxf_backend *b);
+
+/* pxf_serve over any backend; frames it returns are checked before they go out. */
+int pxf_serve_backend(struct pxf_conn *c, pxf_backend_lookup_fn lookup, void *arg);
+
 /* Sends an ERROR (err > 0 is an errno) with a short text. */
 int pxf_send_error(struct pxf_conn *c, uint64_t tag, int err, const char *text);
 
