@@ -373,6 +373,36 @@ static int wait_zombie(pid_t pid)
 	return -ETIMEDOUT;
 }
 
+/* The SIGCHLD a zombie's exit just sent: the parent had it long ago, unless it was still pending
+ * at dump time (then the image queues it again). */
+static int take_back_sigchld(struct rst_task *parent)
+{
+	const TaskCoreEntry *tc = parent->core->tc;
+	struct inj_ctx *inj = task_inj(parent);
+	struct timespec zero = {0, 0};
+	uint64_t set = 1ULL << (SIGCHLD - 1);
+	unsigned long scratch = inj_scratch(inj);
+	size_t i;
+	long res;
+	int ret;
+
+	for (i = 0; i < tc->n_shared_pending; i++) {
+		int sig = 0;
+
+		if (tc->shared_pending[i]->siginfo.len >= sizeof(sig))
+			memcpy(&sig, tc->shared_pending[i]->siginfo.data, sizeof(sig));
+		if (sig == SIGCHLD)
+			return 0;
+	}
+	ret = inj_write(inj, scratch, &set, sizeof(set));
+	if (!ret)
+		ret = inj_write(inj, scratch + 64, &zero, sizeof(zero));
+	if (!ret)
+		ret = rst_syscall(inj, &res, __NR_rt_sigtimedwait, scratch, 0, scratch + 64,
+				  sizeof(set), 0, 0);
+	return ret;
+}
+
 /* The zombie's parent is still stopped: the task exits the way it did, and the parent finds it
  * unreaped when it resumes. The SIGCHLD this sends the parent is taken back (finish.c) unless
  * the parent had one pending at dump time. */
@@ -425,9 +455,11 @@ int rst_make_zombie(struct rst_tree *t, struct rst_task *tk)
 	tk->threads[0].inj = NULL;
 	tk->detached = true;
 	ret = wait_zombie(tk->pid);
-	if (ret)
+	if (ret) {
 		pr_errno(ret, "%d: did not become a zombie", tk->pid);
-	return ret;
+		return ret;
+	}
+	return take_back_sigchld(tk->parent);
 }
 
 void rst_kill_tree(struct rst_tree *t)
