@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -224,6 +225,7 @@ int cmd_restore(const struct crl_opts *o)
 	struct rst_task *tk;
 	struct timespec t0;
 	pid_t root = 0;
+	int subreaper = 0;
 	int ret;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -235,12 +237,17 @@ int cmd_restore(const struct crl_opts *o)
 	ret = rst_load_images(&t);
 	if (!ret)
 		ret = lazy_setup(&t);
-	if (!ret)
+	if (!ret) {
+		prctl(PR_GET_CHILD_SUBREAPER, &subreaper, 0, 0, 0);
+		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 		ret = restore_tree(&t);
+	}
 	if (ret) {
 		rst_kill_tree(&t);
 		goto out;
 	}
+	/* orphans of the restored tree go where they would have gone */
+	prctl(PR_SET_CHILD_SUBREAPER, subreaper, 0, 0, 0);
 	for (tk = t.tasks; tk < t.tasks + t.nr_tasks; tk++) {
 		if (!tk->detached)
 			rst_detach_task(&t, tk);

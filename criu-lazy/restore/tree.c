@@ -480,16 +480,19 @@ void rst_kill_tree(struct rst_tree *t)
 		if (tk->created)
 			kill(tk->pid, SIGKILL);
 	}
-	/* reap what is ours to reap (the root, and every task we trace), bounded */
+	/* we are the subreaper while restoring: every orphan of the killed tree comes to us and
+	 * is reaped here, so not even a zombie is left behind (bounded) */
 	for (i = 0; i < 2000; i++) {
+		while (waitpid(-1, &status, __WALL | WNOHANG) > 0)
+			;
 		left = 0;
 		for (tk = t->tasks; tk < t->tasks + t->nr_tasks; tk++) {
 			if (!tk->created)
 				continue;
-			if (waitpid(tk->pid, &status, __WALL | WNOHANG) == 0)
-				left++;
-			else
+			if (kill(tk->pid, 0) && errno == ESRCH)
 				tk->created = false;
+			else
+				left++;
 		}
 		if (!left)
 			break;
