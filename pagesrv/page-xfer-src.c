@@ -196,6 +196,8 @@ static int serve_loop(struct src_srv *s)
 			if (!nr || nr > PXF_MAX_REQ_PAGES || vaddr % PG ||
 			    vaddr > UINT64_MAX - (uint64_t)nr * PG)
 				goto bad;
+			if (s->ops->request)
+				s->ops->request(s->arg, id, vaddr, nr);
 			if (s->ops->index(s->arg, id, &ents, &n))
 				ret = pxf_send_error(c, m.tag, ENOENT, "no such memory owner");
 			else

@@ -251,6 +251,9 @@ struct pxf_src_ops {
 	int (*index)(void *arg, uint64_t id, const struct pgs_entry **ents, size_t *nr);
 	/* Entry i of owner id, whole, into dst (nr_pages * PGS_PAGE_SIZE bytes). 0 or -errno. */
 	int (*read)(void *arg, uint64_t id, size_t i, void *dst);
+	/* Optional: called in the serving thread before each GET_PAGES is answered (a server may
+	 * lower the priority of a connection that asks for bulk, so that faults go first). */
+	void (*request)(void *arg, uint64_t id, uint64_t vaddr, uint32_t nr_pages);
 };
 
 /* As pxf_serve, with pages from ops. */
