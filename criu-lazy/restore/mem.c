@@ -183,6 +183,20 @@ static int move_vdso(struct rst_task *tk, struct ranges *cur, unsigned long gadg
 		pr_err("%d: its vDSO layout does not match this kernel's\n", tk->pid);
 		return -EINVAL;
 	}
+	/* the vDSO finds its data pages at fixed offsets from its code: the layout must be ours */
+	for (i = 0; i < mm->n_vmas; i++) {
+		VmaEntry *v = mm->vmas[i];
+
+		if (!(v->status & VMA_SPECIAL))
+			continue;
+		for (j = 0; j < cur->n; j++)
+			if (cur->r[j].kind & v->status)
+				break;
+		if (v->start - tmin != cur->r[j].start - omin) {
+			pr_err("%d: its vDSO areas are laid out unlike this kernel's\n", tk->pid);
+			return -EINVAL;
+		}
+	}
 	if (tmin == omin)
 		return 0;
 	if (tmin < omax && omin < tmax) {
