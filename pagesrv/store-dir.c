@@ -35,6 +35,22 @@ int pxf_store_dir_open(struct pxf_store_dir **dp, int dirfd, const uint8_t *uuid
 	return 0;
 }
 
+/* Under lock: where id is in the table (sorted by id), or where it would go. */
+static size_t slot_of(const struct pxf_store_dir *d, uint64_t id)
+{
+	size_t lo = 0, hi = d->nr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (d->tab[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 struct pgs_ctx *pxf_store_dir_lookup(void *arg, uint64_t id)
 {
 	struct pxf_store_dir *d = arg;
@@ -43,11 +59,10 @@ struct pgs_ctx *pxf_store_dir_lookup(void *arg, uint64_t id)
 	size_t i;
 
 	pthread_mutex_lock(&d->lock);
-	for (i = 0; i < d->nr; i++) {
-		if (d->tab[i].id == id) {
-			ctx = d->tab[i].ctx;
-			goto out;
-		}
+	i = slot_of(d, id);
+	if (i < d->nr && d->tab[i].id == id) {
+		ctx = d->tab[i].ctx;
+		goto out;
 	}
 	if (d->nr == d->cap) {
 		size_t ncap = d->cap ? d->cap * 2 : 16;
@@ -63,8 +78,9 @@ struct pgs_ctx *pxf_store_dir_lookup(void *arg, uint64_t id)
 		ctx = NULL; /* absent or damaged: the client is told there is no such owner */
 		goto out;
 	}
-	d->tab[d->nr].id = id;
-	d->tab[d->nr].ctx = ctx;
+	memmove(&d->tab[i + 1], &d->tab[i], (d->nr - i) * sizeof(*d->tab));
+	d->tab[i].id = id;
+	d->tab[i].ctx = ctx;
 	d->nr++;
 out:
 	pthread_mutex_unlock(&d->lock);

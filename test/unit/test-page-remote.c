@@ -300,6 +300,51 @@ static void test_fault_latency(void)
 	free(a);
 }
 
+/* Many owners in one directory: each found, once, whatever the order of the questions. */
+static void test_store_dir(void)
+{
+	static const uint64_t ids[] = {5, 1, 300, 3, 100, 2, 77};
+	struct pgs_ctx *first[UNIT_ARRAY_SIZE(ids)];
+	struct pxf_store_dir *d = NULL;
+	char dir[256], id[32];
+	int dfd = unit_mkdtemp(dir, sizeof(dir));
+	uint8_t page[PG];
+	size_t i, k;
+
+	for (i = 0; i < UNIT_ARRAY_SIZE(ids); i++) {
+		struct pgs_writer_opts o = {.uuid = unit_uuid};
+		struct pgs_writer *w = NULL;
+
+		snprintf(id, sizeof(id), "%llu", (unsigned long long)ids[i]);
+		UT_OK(pgs_writer_open(&w, dfd, id, &o));
+		memset(page, (int)ids[i], sizeof(page));
+		for (k = 0; k <= i; k++) /* owner i has i + 1 single-page frames */
+			UT_OK(pgs_writer_add(w, 0x100000 + k * 2 * PG, 1, page, 0));
+		UT_OK(pgs_writer_commit(w, NULL));
+		pgs_writer_free(w);
+	}
+	UT_OK(pxf_store_dir_open(&d, dfd, unit_uuid));
+	for (i = 0; i < UNIT_ARRAY_SIZE(ids); i++) {
+		first[i] = pxf_store_dir_lookup(d, ids[i]);
+		UT_NONNULL(first[i]);
+		UT_EQ(pgs_nr_entries(first[i]), i + 1);
+	}
+	for (k = 0; k < 3; k++)
+		for (i = UNIT_ARRAY_SIZE(ids); i-- > 0;)
+			UT_ASSERT(pxf_store_dir_lookup(d, ids[i]) == first[i]);
+	UT_ASSERT(pxf_store_dir_lookup(d, 4) == NULL);
+	UT_ASSERT(pxf_store_dir_lookup(d, 0) == NULL);
+	pxf_store_dir_close(d);
+	/* another dump's directory: nothing is served */
+	memset(page, 9, PGS_UUID_LEN);
+	UT_OK(pxf_store_dir_open(&d, dfd, page));
+	UT_ASSERT(pxf_store_dir_lookup(d, 5) == NULL);
+	pxf_store_dir_close(d);
+	pxf_store_dir_close(NULL);
+	close(dfd);
+	unit_rmdir(dir);
+}
+
 struct run_arg {
 	struct pxf_server_opts o;
 	pthread_t th;
@@ -441,6 +486,7 @@ static const struct unit_test tests[] = {
     {"three threads share one client", test_threads, 0},
     {"a broken connection stays broken", test_broken_sticks, 0},
     {"connect and accept errors", test_connect_errors, 0},
+    {"an image directory of many owners", test_store_dir, 0},
     {"a whole server: clients, stop, once", test_server_run, 0},
     {"remote fault latency", test_fault_latency, 0},
 };
