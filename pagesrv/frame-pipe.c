@@ -103,9 +103,11 @@ int fp_create(struct frame_pipe **pp, int level, unsigned int threads, size_t ma
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->work, NULL);
 	pthread_cond_init(&p->done, NULL);
+	/* about 8 MiB of frames; with large frames, enough for every worker to have one and the
+	 * next one waiting */
 	p->cap = RING_BYTES / max_len;
-	if (p->cap < 4 * threads)
-		p->cap = 4 * threads;
+	if (p->cap < 2 * threads + 1)
+		p->cap = 2 * threads + 1;
 	ret = -ENOMEM;
 	p->ring = calloc(p->cap, sizeof(*p->ring));
 	if (!p->ring)
