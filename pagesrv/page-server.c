@@ -156,6 +156,13 @@ int pxf_server_run(const struct pxf_server_opts *o)
 		ret = pxf_tcp_accept(o->lfd, 1, &fd);
 		if (ret == -ETIMEDOUT || ret == -EAGAIN)
 			continue;
+		if (ret == -EMFILE || ret == -ENFILE || ret == -ENOBUFS || ret == -ENOMEM ||
+		    ret == -EPERM || ret == -EPROTO) {
+			/* out of something for now, or one connection refused: not the end of the
+			 * server; the pending connection stays queued, so do not spin on it */
+			usleep(10000);
+			continue;
+		}
 		if (ret) {
 			last = ret;
 			break;
