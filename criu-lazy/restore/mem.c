@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -269,6 +270,8 @@ static bool vma_private(const VmaEntry *v)
 /* Mapped writable while pages are written, then mprotect()ed to what the task had. */
 static bool vma_written(const VmaEntry *v)
 {
+	if (v->status & VMA_STATUS__VMA_AREA_SYSVIPC)
+		return false; /* shmat()ed, filled by sysv-shm.c */
 	return vma_private(v) || (v->status & VMA_STATUS__VMA_ANON_SHARED);
 }
 
@@ -278,7 +281,6 @@ static int check_vma_kind(struct rst_task *tk, const VmaEntry *v)
 		uint32_t bit;
 		const char *what;
 	} unsupported[] = {
-	    {VMA_STATUS__VMA_AREA_SYSVIPC, "SysV shared memory"},
 	    {VMA_STATUS__VMA_AREA_HUGETLB, "hugetlb"},
 	};
 	size_t i;
@@ -313,7 +315,8 @@ static const char *shm_path(struct rst_tree *t, struct rst_task *tk, const VmaEn
 	struct rst_shm *sh;
 
 	*err = 0;
-	if (!(v->status & VMA_STATUS__VMA_ANON_SHARED) || !v->has_shmid)
+	if (!(v->status & VMA_STATUS__VMA_ANON_SHARED) || !v->has_shmid ||
+	    (v->status & VMA_STATUS__VMA_AREA_SYSVIPC))
 		return NULL;
 	sh = find_shm(t, v->shmid);
 	if (!sh) {
@@ -372,6 +375,12 @@ static int open_mapped_files(struct rst_tree *t, struct rst_task *tk, struct rst
 			if (!vma_mappable(v))
 				continue;
 			ret = check_vma_kind(tk, v);
+			if (!ret && (v->status & VMA_STATUS__VMA_AREA_SYSVIPC)) {
+				ret = rst_sysv_prepare(t, tk, v);
+				if (ret)
+					goto out;
+				continue;
+			}
 			if (ret)
 				goto out;
 			path = shm_path(t, tk, v, buf, sizeof(buf), &ret);
@@ -471,8 +480,14 @@ static int map_vmas(struct rst_tree *t, struct rst_task *tk, struct rst_batch *b
 		} else {
 			pgoff = fds[i] < 0 ? 0 : v->pgoff;
 		}
-		batch_add(b, v->name ? v->name : "mmap", __NR_mmap, v->start, v->end - v->start,
-			  prot, flags, fds[i], pgoff);
+		if (v->status & VMA_STATUS__VMA_AREA_SYSVIPC)
+			batch_add(b, v->name ? v->name : "shmat", __NR_shmat, v->shmid, v->start,
+				  (v->prot & PROT_WRITE ? 0 : SHM_RDONLY) |
+				      (v->prot & PROT_EXEC ? SHM_EXEC : 0),
+				  0, 0, 0);
+		else
+			batch_add(b, v->name ? v->name : "mmap", __NR_mmap, v->start,
+				  v->end - v->start, prot, flags, fds[i], pgoff);
 		for (bit = 0; bit < 64; bit++) {
 			/* only what shapes the mapping; the rest (MADV_DONTNEED...) is not state */
 			if (!(madv & (1ULL << bit)))

@@ -181,6 +181,7 @@ static int restore_tree(struct rst_tree *t)
 	}
 	rst_close_files(t);
 	rst_memfd_close(t);
+	rst_sysv_finish(t, false);
 	/* zombies exit while their parents are still stopped */
 	for (tk = t->tasks; tk < t->tasks + t->nr_tasks; tk++) {
 		if (!tk->zombie)
@@ -275,6 +276,7 @@ out:
 		lazy_disconnect(t.lc);
 	rst_close_files(&t);
 	rst_memfd_close(&t);
+	rst_sysv_finish(&t, ret != 0);
 	if (t.sk >= 0)
 		close(t.sk);
 	if (t.task_sk_local >= 0)

@@ -24,6 +24,7 @@
 
 struct pgs_ctx;
 struct lazy_conn;
+struct rst_sysv;
 
 struct rst_thread {
 	pid_t tid;
@@ -88,6 +89,8 @@ struct rst_tree {
 	size_t nr_shms;
 	struct rst_memfd *memfds;
 	size_t nr_memfds;
+	struct rst_sysv *sysv;
+	size_t nr_sysv;
 };
 
 static inline struct inj_ctx *task_inj(const struct rst_task *tk)
@@ -155,6 +158,10 @@ int rst_memfd_get(struct rst_tree *t, uint64_t shmid, const RegFileEntry *r);
 int rst_open_memfd(struct rst_tree *t, const FileEntry *fe);
 /* Seals every object and drops our fds of them. */
 void rst_memfd_close(struct rst_tree *t);
+
+/* ---- sysv-shm.c ---- */
+int rst_sysv_prepare(struct rst_tree *t, struct rst_task *tk, const VmaEntry *v);
+void rst_sysv_finish(struct rst_tree *t, bool abort);
 
 /* ---- files-anon.c ---- */
 int rst_open_anon(struct rst_tree *t, const FileEntry *fe);
