@@ -1,10 +1,19 @@
 /* page-xfer: the server half for memory that is not stored (see pxf_serve_src in page-xfer.h).
  * Every entry asked for is read whole and encoded here, so the frames the client gets are cut
- * exactly as the index says, and their checksums are computed on the bytes sent. */
+ * exactly as the index says, and their checksums are computed on the bytes sent.
+ *
+ * Adapting the level: per answer, raw costs len / link and compressed costs len / compressor +
+ * ratio * len / link + the client's decoding (about a third of the compressing here). The link's
+ * cost per byte is what sending a big answer took (a send that does not block says the link is
+ * faster than we are), the compressor's what compressing took; both are averages that move with
+ * each measure. Without a measure of the link yet, answers are compressed; every 32nd bulk answer
+ * is compressed anyway so that a link that slows down is noticed. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "page-xfer-int.h"
 
@@ -15,9 +24,50 @@ struct src_srv {
 	const struct pxf_src_ops *ops;
 	void *arg;
 	struct frame_codec *codec;
-	bool raw;
-	uint8_t *page_buf; /* one whole entry, decoded */
+	bool raw;			    /* this answer goes uncompressed */
+	bool fixed_raw;			    /* level PXF_LEVEL_RAW */
+	struct pxf_adapt *adapt;	    /* NULL: never raw unless fixed_raw */
+	uint8_t *page_buf;		    /* one whole entry, decoded */
+	uint64_t comp_t, comp_in, comp_out; /* this answer's compressing */
 };
+
+#define ADAPT_MIN_BYTES (256u << 10) /* answers smaller than this say nothing of the link */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* A moving average; races between connections lose a sample at worst. */
+static void ewma(_Atomic uint64_t *avg, uint64_t v)
+{
+	uint64_t old = atomic_load(avg);
+
+	atomic_store(avg, old ? (7 * old + 3 * v) / 10 : v);
+}
+
+static bool choose_raw(struct src_srv *s, uint32_t nr_pages)
+{
+	struct pxf_adapt *a = s->adapt;
+	uint64_t link, comp, ratio;
+
+	if (s->fixed_raw)
+		return true;
+	if (!a)
+		return false;
+	link = atomic_load(&a->link_ps);
+	comp = atomic_load(&a->comp_ps);
+	ratio = atomic_load(&a->ratio);
+	if (!link || !comp)
+		return false;
+	if (nr_pages * PG >= ADAPT_MIN_BYTES && atomic_fetch_add(&a->answers, 1) % 32 == 31)
+		return false; /* measure the compressor and the link again */
+	/* raw: link; compressed: compressor + a third of it to decode + ratio * link */
+	return link * (1000000 - ratio) / 1000000 < comp * 4 / 3;
+}
 
 static bool all_zero(const uint8_t *p, size_t len)
 {
@@ -106,12 +156,17 @@ static int put_entry(struct src_srv *s, uint64_t id, size_t i, const struct pgs_
 		memcpy(dst, s->page_buf, len);
 		n = len;
 	} else {
+		uint64_t t0 = now_ns();
+
 		n = frame_encode(s->codec, s->page_buf, len, dst, len, &raw);
 		if (n < 0) {
 			snprintf(why, wlen, "cannot compress the pages at 0x%llx",
 				 (unsigned long long)e->vaddr);
 			return -EIO;
 		}
+		s->comp_t += now_ns() - t0;
+		s->comp_in += len;
+		s->comp_out += n;
 	}
 	/* give back what compression saved */
 	s->c->wlen -= len - n;
@@ -127,9 +182,13 @@ static int send_pages(struct src_srv *s, uint64_t tag, uint64_t id, const struct
 	uint64_t end = vaddr + (uint64_t)nr_pages * PG, cur = vaddr;
 	size_t k, count_at;
 	uint32_t items = 0;
+	uint64_t t0;
+	size_t sent;
 	char why[96];
 	int ret;
 
+	s->raw = choose_raw(s, nr_pages);
+	s->comp_t = s->comp_in = s->comp_out = 0;
 	pxf_begin(s->c, PXF_PAGES, 0, tag);
 	count_at = pxf_mark(s->c);
 	pxf_put32(s->c, 0);
@@ -152,7 +211,18 @@ static int send_pages(struct src_srv *s, uint64_t tag, uint64_t id, const struct
 		items++;
 	}
 	pxf_patch32(s->c, count_at, items);
-	return pxf_end(s->c);
+	sent = pxf_mark(s->c);
+	t0 = now_ns();
+	ret = pxf_end(s->c);
+	if (!s->adapt || ret)
+		return ret;
+	if (sent >= ADAPT_MIN_BYTES)
+		ewma(&s->adapt->link_ps, (now_ns() - t0) * 1000 / sent + 1);
+	if (s->comp_in >= ADAPT_MIN_BYTES) {
+		ewma(&s->adapt->comp_ps, s->comp_t * 1000 / s->comp_in + 1);
+		ewma(&s->adapt->ratio, s->comp_out * 1000000 / s->comp_in);
+	}
+	return 0;
 }
 
 static int serve_loop(struct src_srv *s)
@@ -215,12 +285,14 @@ bad:
 			m.len);
 }
 
-int pxf_serve_src(struct pxf_conn *c, const struct pxf_src_ops *ops, void *arg, int level)
+int pxf_serve_src(struct pxf_conn *c, const struct pxf_src_ops *ops, void *arg, int level,
+		  struct pxf_adapt *adapt)
 {
-	struct src_srv s = {.c = c, .ops = ops, .arg = arg, .raw = level == PXF_LEVEL_RAW};
+	struct src_srv s = {.c = c, .ops = ops, .arg = arg, .fixed_raw = level == PXF_LEVEL_RAW};
 	int ret;
 
-	ret = frame_codec_create(&s.codec, s.raw ? 1 : level);
+	s.adapt = s.fixed_raw ? NULL : adapt;
+	ret = frame_codec_create(&s.codec, s.fixed_raw ? 1 : level);
 	if (ret)
 		return pxf_fail(c, ret, "cannot make an encoder (level %d)", level);
 	s.page_buf = malloc(PGS_MAX_FRAME_PAGES * PG);

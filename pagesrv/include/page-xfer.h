@@ -239,10 +239,12 @@ int pxf_tcp_accept(int lfd, int timeout_ms, int *fd);
 
 /* ---- server of live memory (the post-copy source) ----
  * Pages that are not stored anywhere: each entry of the index is read whole through the
- * callbacks when asked for and sent as one frame, compressed on the fly (level: zstd level as
- * frame_codec_create takes it; PXF_LEVEL_RAW sends frames uncompressed, faster than compressing
- * when the link is faster than the compressor; all-zero entries are compressed all the same).
- * The client cannot tell this server from one that reads images. */
+ * callbacks when asked for and sent as one frame, compressed on the fly at level (a zstd level as
+ * frame_codec_create takes it, or PXF_LEVEL_RAW: uncompressed; all-zero entries are compressed
+ * all the same). With adapt, the server picks raw or level per answer, whichever is faster end to
+ * end as its connections measure them: compressing only pays when the link is slower than the
+ * compressor (see page-xfer-src.c). The client cannot tell this server from one that reads
+ * images. */
 #define PXF_LEVEL_RAW 1000
 
 struct pxf_src_ops {
@@ -256,7 +258,17 @@ struct pxf_src_ops {
 	void (*request)(void *arg, uint64_t id, uint64_t vaddr, uint32_t nr_pages);
 };
 
-/* As pxf_serve, with pages from ops. */
-int pxf_serve_src(struct pxf_conn *c, const struct pxf_src_ops *ops, void *arg, int level);
+/* What the connections of one server measured, shared by them (a fault connection never sends
+ * enough to measure the link itself). Caller-owned, zeroed before the first connection. */
+struct pxf_adapt {
+	_Atomic uint64_t link_ps; /* picoseconds per byte sent */
+	_Atomic uint64_t comp_ps; /* picoseconds per byte compressed */
+	_Atomic uint64_t ratio;	  /* stored / input, in millionths */
+	_Atomic uint64_t answers;
+};
+
+/* As pxf_serve, with pages from ops; adapt NULL: always at level. */
+int pxf_serve_src(struct pxf_conn *c, const struct pxf_src_ops *ops, void *arg, int level,
+		  struct pxf_adapt *adapt);
 
 #endif

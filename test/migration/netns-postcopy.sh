@@ -93,7 +93,6 @@ timeout 20 $CRIU restore -D dst -d --lazy-pages --pidfile r.pid -o restore.log -
 	echo "restore failed"; kill -KILL $LP; exit 1; }
 t1=$(date +%s%N)
 echo "restore: $(( (t1 - t0) / 1000 )) us" >times
-timeout 20 tail --pid=$LP -f /dev/null
 wait $LP
 LPRC=$?
 R=$(cat r.pid)
@@ -106,7 +105,7 @@ if [ "$EXPECT" = lost ]; then
 fi
 [ $LPRC = 0 ] || { echo "lazy-pages exited $LPRC"; exit 1; }
 kill -TERM "$R"
-timeout 10 tail --pid="$R" -f /dev/null
+for i in $(seq 1000); do kill -0 "$R" 2>/dev/null || break; sleep 0.01; done
 grep -q PASS test.out || { echo "no PASS: $(tail -2 test.out)"; exit 1; }
 exit 0
 DEST
@@ -149,7 +148,6 @@ run_one() {
 		echo "PASS $t: source gone mid-restore -> $(grep -h 'killing' "$dir/dst/lazy-pages.log" | head -1 | sed 's/.*: lazy: //')"
 		return
 	fi
-	timeout 10 tail --pid=$dump -f /dev/null
 	wait $dump
 	rc=$?
 	[ $rc = 0 ] || { fail "$t: dump exited $rc"; return; }
