@@ -4,6 +4,7 @@
  *   core-dump.c  core-PID.img: registers, signals, timers, creds, limits
  *   files-dump.c files.img, fdinfo-PID.img, fs-PID.img
  *   anon-files.c eventfd, timerfd, signalfd, epoll, file locks
+ *   sk-dump.c    unix and inet sockets
  *   track.c      pre-dump chains: what was written since the previous image set
  *   lazy-serve.c dump --lazy-pages: the page server of a post-copy migration
  *   dump.c       the command: order, images, the end (kill / leave running / leave stopped)
@@ -125,6 +126,11 @@ int dump_anon_file(struct FileEntry *fe, const char *link, const char *info, uin
 int dump_file_locks(struct FileEntry *fe, const char *info, const char *what);
 void dump_epoll_resolve(struct FileEntry *fe, const int *fds, const uint32_t *ids, int nr);
 void dump_anon_free(struct FileEntry *fe);
+
+/* sk-dump.c: the socket that is fd tfd of pid, with inode ino. */
+int dump_socket(struct FileEntry *fe, pid_t pid, int tfd, uint64_t ino, uint32_t flags,
+		const char *what);
+void dump_socket_free(struct FileEntry *fe);
 void dump_files_free(struct dump_ctx *d);
 
 /* lazy-serve.c: dump --lazy-pages, the post-copy source. The listening socket (or -errno) is made

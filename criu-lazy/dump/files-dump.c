@@ -328,6 +328,8 @@ static int fill_fd(struct dump_ctx *d, struct dump_task *t, int fd, struct dump_
 		}
 		return fill_reg(fe, link, open_path, st, flags, fi->pos, fi->mnt_id);
 	}
+	if (S_ISSOCK(st->st_mode))
+		return dump_socket(fe, t->pid, fd, st->st_ino, flags, what);
 	return dump_anon_file(fe, link, info, flags, what);
 }
 
@@ -549,6 +551,7 @@ void dump_files_free(struct dump_ctx *d)
 			free(fe->chr);
 		}
 		dump_anon_free(fe);
+		dump_socket_free(fe);
 		free(fe);
 	}
 	free(d->files);

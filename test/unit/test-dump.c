@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -37,7 +38,7 @@ struct child {
 	char *buf;    /* where it keeps BUF_LEN heap-like bytes */
 };
 
-static void child_main(int cmd, int ans, bool with_socket)
+static void child_main(int cmd, int ans, bool with_inotify)
 {
 	char *buf = mmap(NULL, BUF_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	char *want = malloc(BUF_LEN), c;
@@ -46,8 +47,8 @@ static void child_main(int cmd, int ans, bool with_socket)
 	unit_fill_heaplike(buf, BUF_LEN, SEED);
 	memset(buf + 4096 * 3, 0, 4096 * 5); /* zero pages: never stored */
 	memcpy(want, buf, BUF_LEN);
-	if (with_socket)
-		sk = socket(AF_UNIX, SOCK_DGRAM, 0);
+	if (with_inotify)
+		sk = inotify_init1(0);
 	if (write(ans, &buf, sizeof(buf)) != sizeof(buf))
 		_exit(1);
 	while (read(cmd, &c, 1) == 1) {
@@ -63,7 +64,7 @@ static void child_main(int cmd, int ans, bool with_socket)
 	_exit(0);
 }
 
-static void child_start(struct child *c, bool with_socket)
+static void child_start(struct child *c, bool with_inotify)
 {
 	int to[2], from[2];
 
@@ -74,7 +75,7 @@ static void child_start(struct child *c, bool with_socket)
 	if (!c->pid) {
 		close(to[1]);
 		close(from[0]);
-		child_main(to[0], from[1], with_socket);
+		child_main(to[0], from[1], with_inotify);
 	}
 	close(to[0]);
 	close(from[1]);
@@ -268,7 +269,7 @@ static void test_failed_dump_leaves_nothing(void)
 	struct child c;
 	int dirfd = unit_mkdtemp(dir, sizeof(dir));
 
-	child_start(&c, true); /* a socket: not supported, found after memory was written */
+	child_start(&c, true); /* inotify: not supported, found after memory was written */
 	UT_ERR(run_dump(c.pid, dir, false), -EOPNOTSUPP);
 	UT_EQ(count_images(dir), 0);
 	UT_EQ(child_check(&c), 'G');
