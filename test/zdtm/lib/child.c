@@ -1,5 +1,6 @@
 /* Child processes of tests, and small /proc readers shared by the tests. */
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -15,8 +16,10 @@ pid_t test_fork(int (*fn)(void *), void *arg)
 	pid = fork();
 	if (pid < 0)
 		pr_perror("fork");
-	if (pid == 0)
+	if (pid == 0) {
+		test_close_ready_fd();
 		_exit(fn(arg));
+	}
 	return pid;
 }
 
@@ -162,5 +165,38 @@ int test_vma_perms(void *addr, char *perms)
 	fclose(f);
 	if (sscanf(line, "%*x-%*x %4s", perms) != 1)
 		return -1;
+	return 0;
+}
+
+static int sync_pipe[2] = {-1, -1};
+
+void test_sync_init(void)
+{
+	if (pipe(sync_pipe))
+		pr_perror("pipe");
+}
+
+void test_sync_post(void)
+{
+	if (write(sync_pipe[1], "S", 1) != 1)
+		pr_perror("sync write");
+	close(sync_pipe[0]);
+	close(sync_pipe[1]);
+}
+
+int test_sync_wait(int nr, int timeout_ms)
+{
+	struct pollfd pfd = {.fd = sync_pipe[0], .events = POLLIN};
+	char c;
+	int got = 0;
+
+	close(sync_pipe[1]);
+	while (got < nr && poll(&pfd, 1, timeout_ms) == 1 && read(sync_pipe[0], &c, 1) == 1)
+		got++;
+	close(sync_pipe[0]);
+	if (got < nr) {
+		fail("only %d of %d processes reported they were set up", got, nr);
+		return -1;
+	}
 	return 0;
 }

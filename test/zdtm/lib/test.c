@@ -186,6 +186,13 @@ void test_waitsig(void)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
+void test_close_ready_fd(void)
+{
+	if (ready_fd >= 0)
+		close(ready_fd);
+	ready_fd = -1;
+}
+
 int test_go(void)
 {
 	return !got_sigterm;

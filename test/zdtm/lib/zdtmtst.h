@@ -18,6 +18,8 @@
 void test_init(int argc, char **argv);
 /* Tell the harness the test is set up: it writes the pidfile and may checkpoint from now on. */
 void test_daemon(void);
+/* Children forked before test_daemon() must not keep the launcher's pipe: test_fork calls it. */
+void test_close_ready_fd(void);
 /* Wait for SIGTERM (race-free: the signal is blocked between the check and the wait). */
 void test_waitsig(void);
 /* 1 until SIGTERM arrived: loop condition of transition tests. */
@@ -56,6 +58,13 @@ pid_t test_fork(int (*fn)(void *), void *arg);
 int test_wait_child(pid_t pid, int timeout_ms);
 /* SIGTERM to each child, then wait for each; 0 if all exited with 0, else fail() per child. */
 int test_stop_children(const pid_t *pids, int nr, int timeout_ms);
+
+/* Setup barrier for process trees: test_sync_init() before forking, test_sync_post() in each
+ * process once it is set up, test_sync_wait(nr) in the root before test_daemon(). All three
+ * close the pipe, so it is not among the fds of the checkpointed tree. */
+void test_sync_init(void);
+void test_sync_post(void);
+int test_sync_wait(int nr, int timeout_ms);
 
 /* Read a whole small file (e.g. /proc/self/...) into buf, NUL-terminated; bytes read or -1. */
 ssize_t test_read_file(const char *path, char *buf, size_t size);

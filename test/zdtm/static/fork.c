@@ -28,6 +28,7 @@ static int grandchild(void *arg)
 	struct ident id = {getpid(), getppid()};
 
 	(void)arg;
+	test_sync_post();
 	test_waitsig();
 	return check_ident(&id);
 }
@@ -46,6 +47,7 @@ static int child(void *arg)
 
 	for (i = 0; i < NR_GRAND; i++)
 		gc[i] = test_fork(grandchild, arg);
+	test_sync_post();
 	test_waitsig();
 	ret |= check_ident(&id);
 	if (test_stop_children(gc, NR_GRAND, 10000))
@@ -61,9 +63,12 @@ int main(int argc, char **argv)
 	int i, status;
 
 	test_init(argc, argv);
+	test_sync_init();
 	for (i = 0; i < NR_CHILDREN; i++)
 		kids[i] = test_fork(child, (void *)(long)i);
 	z = test_fork(zombie, NULL);
+	if (test_sync_wait(NR_CHILDREN * (1 + NR_GRAND), 10000))
+		return 1;
 	snprintf(path, sizeof(path), "/proc/%d/status", z);
 	for (i = 0; i < 500; i++) {
 		if (!test_status_field(path, "State", state, sizeof(state)) && state[0] == 'Z')

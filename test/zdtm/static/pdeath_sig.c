@@ -26,6 +26,7 @@ static int grandchild(void *arg)
 	signal(SIGUSR2, on_usr2);
 	if (prctl(PR_SET_PDEATHSIG, SIGUSR2))
 		return 1;
+	test_sync_post();
 	test_waitsig();
 	if (prctl(PR_GET_PDEATHSIG, &sig) || sig != SIGUSR2)
 		return 2;
@@ -39,6 +40,7 @@ static int middle(void *arg)
 
 	(void)arg;
 	gc = test_fork(grandchild, NULL);
+	test_sync_post();
 	test_waitsig();
 	/* Let the grandchild check its setting, then die to fire it. */
 	kill(gc, SIGTERM);
@@ -56,7 +58,10 @@ int main(int argc, char **argv)
 	/* The root's parent, the launcher, exits when the test is ready: SIGURG is harmless. */
 	if (pipe(pipefd) || prctl(PR_SET_PDEATHSIG, SIGURG))
 		pr_perror("setup");
+	test_sync_init();
 	pid = test_fork(middle, NULL);
+	if (test_sync_wait(2, 10000))
+		return 1;
 	test_daemon();
 	test_waitsig();
 

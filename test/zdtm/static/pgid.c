@@ -13,13 +13,16 @@ static int report(void)
 {
 	struct ids id = {getpgid(0), getsid(0)};
 
+	test_sync_post();
 	test_waitsig();
 	return id.pgid == getpgid(0) && id.sid == getsid(0) ? 0 : 1;
 }
 
-static int group_leader(void *arg)
+/* Joins group arg (0: its own); the parent does the same, so it holds whoever runs first. */
+static int join_group(void *arg)
 {
-	(void)arg;
+	if (setpgid(0, (pid_t)(long)arg))
+		return 4;
 	return report();
 }
 
@@ -37,14 +40,16 @@ int main(int argc, char **argv)
 	int i;
 
 	test_init(argc, argv);
-	kids[0] = test_fork(group_leader, NULL);
+	test_sync_init();
+	kids[0] = test_fork(join_group, NULL);
 	if (setpgid(kids[0], kids[0]))
 		pr_perror("setpgid leader");
-	kids[1] = test_fork(group_leader, NULL);
+	kids[1] = test_fork(join_group, (void *)(long)kids[0]);
 	if (setpgid(kids[1], kids[0]))
 		pr_perror("setpgid member");
 	kids[2] = test_fork(session_leader, NULL);
-	usleep(50 * 1000);
+	if (test_sync_wait(3, 10000))
+		return 1;
 	test_daemon();
 	test_waitsig();
 
