@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,7 +281,10 @@ static enum unit_result run_nofork(const struct unit_test *t)
 enum unit_result unit_run_one(const struct unit_test *t, unsigned int timeout_s)
 {
 	unsigned int missing = t->features_required & ~(t->features_required ? unit_features() : 0);
+	const char *base = getenv("TMPDIR");
 	enum unit_result res;
+	char tmpdir[512];
+	bool have_tmp;
 	int status;
 	pid_t pid;
 
@@ -297,16 +301,24 @@ enum unit_result unit_run_one(const struct unit_test *t, unsigned int timeout_s)
 	if (nofork)
 		return run_nofork(t);
 
+	/* Each test gets a TMPDIR of its own, removed after it passes whatever the test left
+	 * there, kept for a look when it fails. */
+	snprintf(tmpdir, sizeof(tmpdir), "%s/unit-run-XXXXXX", base && *base ? base : "/tmp");
+	have_tmp = mkdtemp(tmpdir) != NULL;
 	flush_out();
 	pid = fork();
 	if (pid < 0) {
 		printf("  fork: %s\n", strerror(errno));
+		if (have_tmp)
+			rmdir(tmpdir);
 		return UNIT_FAIL;
 	}
 	if (pid == 0) {
 		setpgid(0, 0);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
+		if (have_tmp)
+			setenv("TMPDIR", tmpdir, 1);
 		alarm(timeout_s);
 		t->fn();
 		flush_out();
@@ -338,6 +350,10 @@ enum unit_result unit_run_one(const struct unit_test *t, unsigned int timeout_s)
 		else if (WIFEXITED(status) && WEXITSTATUS(status) != EXIT_FAIL)
 			printf("  exited with code %d\n", WEXITSTATUS(status));
 	}
+	if (have_tmp && (res != UNIT_FAIL || !rmdir(tmpdir) || errno == ENOENT))
+		unit_rmdir(tmpdir);
+	else if (have_tmp)
+		printf("  its files are kept in %s\n", tmpdir);
 	return res;
 }
 

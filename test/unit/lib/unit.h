@@ -8,7 +8,8 @@
  *
  * Each test runs in a child process of its own (a crash or a hang fails that test, not the binary),
  * in its own process group that is killed afterwards, with an alarm of UNIT_TIMEOUT seconds
- * (default 60). A test whose features_required the kernel lacks is skipped with a line naming the
+ * (default 60), and with a TMPDIR of its own that is removed when it passes (kept, and named,
+ * when it fails). A test whose features_required the kernel lacks is skipped with a line naming the
  * missing features. An assertion that fails prints file:line and what it saw, and ends the test.
  *
  * Output, one line per test: "ok NAME", "FAIL NAME (...)", "SKIP NAME (...)"; last line:
