@@ -286,6 +286,10 @@ static int get_file(struct rst_tree *t, size_t idx)
 	case FD_TYPE__FD_MEMFD:
 		fd = rst_open_memfd(t, fe);
 		break;
+	case FD_TYPE__FD_UNIXSK:
+	case FD_TYPE__FD_INETSK:
+		fd = rst_open_socket(t, idx);
+		break;
 	default:
 		fd = rst_open_anon(t, fe);
 	}

@@ -386,6 +386,10 @@ static int check_file_refs(struct rst_tree *t)
 		case FD_TYPE__FD_EPOLL:
 			ok = fe->epoll != NULL;
 			break;
+		case FD_TYPE__FD_UNIXSK:
+		case FD_TYPE__FD_INETSK:
+			ok = fe->sk != NULL;
+			break;
 		default:
 			ok = true; /* files.c refuses the kinds it cannot rebuild */
 		}

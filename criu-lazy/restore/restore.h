@@ -159,6 +159,9 @@ int rst_open_memfd(struct rst_tree *t, const FileEntry *fe);
 /* Seals every object and drops our fds of them. */
 void rst_memfd_close(struct rst_tree *t);
 
+/* ---- sockets.c ---- */
+int rst_open_socket(struct rst_tree *t, size_t idx);
+
 /* ---- sysv-shm.c ---- */
 int rst_sysv_prepare(struct rst_tree *t, struct rst_task *tk, const VmaEntry *v);
 void rst_sysv_finish(struct rst_tree *t, bool abort);
