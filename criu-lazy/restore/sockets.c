@@ -73,7 +73,8 @@ static int refill_queue(const FileEntry *fe, int peer_fd)
 					 MSG_DONTWAIT | MSG_NOSIGNAL);
 
 			if (n < 0) {
-				pr_perror("socket %u: cannot queue its %zu bytes again", fe->id, len);
+				pr_perror("socket %u: cannot queue its %zu bytes again", fe->id,
+					  len);
 				return -errno;
 			}
 			done += n;
@@ -93,7 +94,8 @@ static int finish_sk(const FileEntry *fe, int fd)
 		else
 			how = sk->shutdown & 1 ? SHUT_RD : SHUT_WR;
 		if (shutdown(fd, how))
-			pr_warn("socket %u: cannot shut it down again: %s\n", fe->id, strerror(errno));
+			pr_warn("socket %u: cannot shut it down again: %s\n", fe->id,
+				strerror(errno));
 	}
 	if (sk->flags & O_NONBLOCK)
 		fcntl(fd, F_SETFL, O_NONBLOCK);
@@ -184,8 +186,8 @@ int rst_open_socket(struct rst_tree *t, size_t idx)
 		}
 	}
 	if (!ret && sk->n_queue)
-		pr_warn("socket %u: %zu queued messages of an unpaired socket are dropped\n", fe->id,
-			sk->n_queue);
+		pr_warn("socket %u: %zu queued messages of an unpaired socket are dropped\n",
+			fe->id, sk->n_queue);
 	if (ret) {
 		close(fd);
 		return ret;
