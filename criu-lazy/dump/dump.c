@@ -290,6 +290,9 @@ int dump_run(const struct crl_opts *o, bool pre)
 		ret = write_inventory(&d); /* last: its presence says the set is complete */
 	if (ret) {
 		report_gone(&d);
+		for (i = 0; i < d.nr_tasks; i++)
+			if (d.tasks[i].track.created) /* as it was: no uffd of ours left in it */
+				dump_track_disarm(&d.tasks[i]);
 		remove_written(&d);
 		dump_release_tree(&d, false, false);
 		if (d.nr_tasks)

@@ -41,6 +41,7 @@ struct dump_track {
 	int uffd;		      /* our copy of the task's tracking uffd, -1: none */
 	int task_fd;		      /* its number in the task, -1: none */
 	bool tracked;		      /* written pages since the parent are known */
+	bool created;		      /* this round put the uffd in the task */
 	struct track_region *regions; /* written since the parent, sorted */
 	int nr, cap;
 	struct track_region *parent_vmas;

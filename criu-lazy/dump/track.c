@@ -287,6 +287,7 @@ static int create_uffd(struct dump_task *t)
 		return res;
 	}
 	t->track.task_fd = res;
+	t->track.created = true;
 	ret = grab_uffd(t->pid, res);
 	if (ret < 0) {
 		pr_errno(ret, "process %d: cannot take its userfaultfd %ld", t->pid, res);
