@@ -27,6 +27,8 @@ struct lp_src_ops {
 	int (*read_range)(void *priv, uint64_t vaddr, unsigned long nr_pages, void *dst,
 			  int reader);
 	void (*close)(void *priv);
+	/* restore reads the same pages (local images) and may have written lazy ones itself */
+	int restore_has_pages;
 };
 
 struct lp_range {
@@ -59,7 +61,7 @@ struct ev_loop *lp_loop(struct lp_daemon *d);
 /* A task to serve: its uffd (API done, ranges registered MISSING), the registered ranges, and the
  * source of its pages (ops/priv are owned from now on, closed with the last task using them).
  * Takes uffd even on failure. pid names the task in logs and is what gets killed when its data
- * is lost. 0 or -errno. */
+ * is lost, and on failure here (without its uffd it would read zeros). 0 or -errno. */
 int lp_add_task(struct lp_daemon *d, pid_t pid, int uffd, const struct lp_range *ranges, int nr,
 		const struct lp_src_ops *ops, void *priv);
 

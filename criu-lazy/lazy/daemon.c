@@ -220,6 +220,8 @@ int lp_add_task(struct lp_daemon *d, pid_t pid, int uffd, const struct lp_range 
 	int ret = -ENOMEM;
 
 	if (!t) {
+		/* without us its lazy pages would read as zeros */
+		kill(pid, SIGKILL);
 		close(uffd);
 		if (ops->close)
 			ops->close(priv);
@@ -239,7 +241,9 @@ int lp_add_task(struct lp_daemon *d, pid_t pid, int uffd, const struct lp_range 
 		lp_err(t, "cannot index its lazy pages: %s\n", strerror(-ret));
 		goto err;
 	}
-	ret = lp_order_apply(d, t);
+	ret = lp_check_present(t, ops->restore_has_pages);
+	if (!ret)
+		ret = lp_order_apply(d, t);
 	if (!ret)
 		ret = task_link(d, t);
 	if (ret)
@@ -248,6 +252,9 @@ int lp_add_task(struct lp_daemon *d, pid_t pid, int uffd, const struct lp_range 
 		t->nr_ext);
 	return 0;
 err:
+	/* killed before its uffd closes: from then on its lazy pages would read as zeros */
+	lp_err(t, "cannot serve its pages: killing the task\n");
+	kill(pid, SIGKILL);
 	task_free(t);
 	return ret;
 }

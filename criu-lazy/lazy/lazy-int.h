@@ -161,6 +161,9 @@ int lp_order_apply(struct lp_daemon *d, struct lp_task *t);
 void lp_order_note(struct lp_daemon *d, struct lp_task *t, uint64_t img_vaddr);
 void lp_order_free(struct lp_daemon *d);
 
+/* present.c: -EIO when pages were filled before us and restore had no data for them */
+int lp_check_present(struct lp_task *t, int restore_has_pages);
+
 /* fault.c */
 int handle_pagefault(struct lp_task *t, const struct uffd_msg *m);
 int lp_retry_pending(struct lp_task *t);

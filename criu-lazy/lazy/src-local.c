@@ -129,6 +129,7 @@ static const struct lp_src_ops local_ops = {
     .entry = local_entry,
     .read_frame = local_read,
     .close = local_close,
+    .restore_has_pages = 1,
 };
 
 static int has_parent_pages(struct pgs_ctx *ctx)

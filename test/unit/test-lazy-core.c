@@ -479,6 +479,59 @@ static void test_corrupt_frame_kills(void)
 	lp_free(f.d);
 }
 
+static const struct lp_src_ops ms_ops_restore_has = {
+    .nr_entries = ms_nr, .entry = ms_entry, .read_frame = ms_read, .restore_has_pages = 1};
+
+/* Lazy pages the task already has when handed over: with local images restore wrote them (they
+ * are in); with a source restore cannot read they were filled without their data, and the task
+ * must not run. */
+static void test_pages_present_before(void)
+{
+	enum { NPAGES = 256 };
+	unsigned char *want = unit_xmalloc(NPAGES * PG), *map;
+	int restore_has;
+
+	make_contents(want, NPAGES, 21);
+	for (restore_has = 0; restore_has < 2; restore_has++) {
+		struct lp_config cfg = {.nr_workers = restore_has ? 1 : -1};
+		struct fixture f = {0};
+		struct lazy_task lt;
+		struct lp_range r;
+		struct mem_src src;
+		struct lp_stats st;
+		int status, ret;
+
+		map = mmap(NULL, NPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			   -1, 0);
+		UT_ASSERT(map != MAP_FAILED);
+		ms_build(&src, (uint64_t)map, want, NPAGES, 16, PGS_PE_PRESENT | PGS_PE_LAZY);
+		lazy_task_spawn(&lt, map, NPAGES, want, 16); /* pages 0-15 there before us */
+		r.start = (uint64_t)map;
+		r.end = r.start + NPAGES * PG;
+		UT_OK(lp_create(&f.d, &cfg));
+		ret = lp_add_task(f.d, lt.pid, lt.uffd, &r, 1,
+				  restore_has ? &ms_ops_restore_has : &ms_ops, &src);
+		if (!restore_has) {
+			UT_ERR(ret, -EIO);
+			lazy_task_go(&lt);
+			UT_EQ(lazy_task_collect(&lt, &status), 0);
+			UT_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+			lp_free(f.d);
+		} else {
+			UT_OK(ret);
+			lp_tasks_done(f.d);
+			UT_OK(-pthread_create(&f.thr, NULL, daemon_thread, &f));
+			lazy_task_go(&lt);
+			UT_EQ(lazy_task_collect(&lt, &status), NPAGES);
+			UT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+			f.running = 1;
+			fixture_wait(&f, &st);
+			UT_EQ(st.exist_pages, 0); /* the 16 were known to be in: no copy tried */
+		}
+		munmap(map, NPAGES * PG);
+	}
+}
+
 /* A daemon that stops before every page is in (a signal, an error) takes the tasks that still
  * lack pages with it: once its uffds close they would read zeros. */
 static void test_stop_kills_unfinished(void)
@@ -649,6 +702,8 @@ static const struct unit_test tests[] = {
     {"corrupt frame kills, never zero", test_corrupt_frame_kills, UNIT_F_UFFD},
     {"page source timeout kills", test_source_timeout, UNIT_F_UFFD},
     {"a daemon stopping early kills unfinished tasks", test_stop_kills_unfinished, UNIT_F_UFFD},
+    {"lazy pages present before the daemon", test_pages_present_before,
+     UNIT_F_UFFD | UNIT_F_PAGEMAP_SCAN},
     {"fault latency", test_fault_latency, UNIT_F_UFFD},
 };
 
