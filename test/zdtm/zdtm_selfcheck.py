@@ -1,5 +1,7 @@
 """zdtm.py selfcheck: the harness must call a failing test failed, whatever way it fails."""
 
+import contextlib
+import io
 import os
 import shutil
 import tempfile
@@ -93,10 +95,14 @@ def cmd_selfcheck(args):
             log("selfcheck %-22s expected FAIL got FAIL ok (%s)" % ("log with Error (", e))
         shutil.rmtree(r.dir)
         # The exit code and closing line of a run with a failure.
-        code = run_tests([tests[0], tests[1]], "nocr", args)
-        if code == 0:
-            bad += 1
-            log("selfcheck: a run with a failed test exited 0: WRONG")
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = run_tests([tests[0], tests[1]], "nocr", args)
+        last = out.getvalue().splitlines()[-1]
+        ok = code != 0 and last.startswith("1 passed, 1 failed")
+        bad += not ok
+        log("selfcheck %-22s exit %d, closing line '%s' %s" % (
+            "run with a failure", code, last, "ok" if ok else "WRONG"))
         # A C test through the real library: daemonize, pidfile, SIGTERM, PASS.
         c_test = os.path.join(BUILD, "test", "zdtm", "static", "env00")
         err = Run(Test("static/env00", c_test), "nocr", args).execute()
