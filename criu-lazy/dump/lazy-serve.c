@@ -21,6 +21,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sched.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -30,6 +32,7 @@
 #include "log.h"
 #include "dump.h"
 #include "page-server.h"
+#include "inject.h"
 
 #define PG PGS_PAGE_SIZE
 #define LS_FRAME PGS_DEFAULT_FRAME_PAGES
@@ -37,6 +40,7 @@
 
 struct ls_task {
 	pid_t pid;
+	pid_t rpid; /* where its memory is read: pid, or its keeper once the tree is gone */
 	int mem_fd; /* /proc/PID/mem: what process_vm_readv cannot read */
 	struct pgs_entry *ents;
 	size_t nr, cap;
@@ -118,7 +122,7 @@ int dump_lazy_note(struct dump_ctx *d, pid_t pid, uint64_t addr)
 		}
 		t = &l->tasks[l->nr++];
 		memset(t, 0, sizeof(*t));
-		t->pid = pid;
+		t->pid = t->rpid = pid;
 		t->mem_fd = -1;
 	}
 	e = t->nr ? &t->ents[t->nr - 1] : NULL;
@@ -154,13 +158,13 @@ static int read_task(struct ls_task *t, uint64_t raddr, void *dst, size_t len)
 	struct iovec r = {.iov_base = (void *)(uintptr_t)raddr, .iov_len = len};
 	ssize_t n;
 
-	n = process_vm_readv(t->pid, &l, 1, &r, 1, 0);
+	n = process_vm_readv(t->rpid, &l, 1, &r, 1, 0);
 	if (n == (ssize_t)len)
 		return 0;
 	if (t->mem_fd < 0) {
 		char path[64];
 
-		snprintf(path, sizeof(path), "/proc/%d/mem", t->pid);
+		snprintf(path, sizeof(path), "/proc/%d/mem", t->rpid);
 		t->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (t->mem_fd < 0)
 			return -errno;
@@ -190,7 +194,7 @@ static int copy_range(struct ls_task *t, size_t lo, size_t hi)
 			r[n].iov_len = l[n].iov_len;
 			total += l[n].iov_len;
 		}
-		got = process_vm_readv(t->pid, l, n, r, n, 0);
+		got = process_vm_readv(t->rpid, l, n, r, n, 0);
 		if (got == (ssize_t)total)
 			continue;
 		for (k = i; k < i + n; k++) { /* the slow way for this batch */
@@ -245,6 +249,102 @@ static int copy_task(struct ls_task *t)
 	ret = copy_range(t, 0, h.lo);
 	pthread_join(th, NULL);
 	return ret ? ret : h.ret;
+}
+
+/* A keeper: a process made inside the frozen task by an injected clone(CLONE_VM | CLONE_PTRACE),
+ * sharing its address space. It never runs: CLONE_PTRACE makes it ours from birth, stopped
+ * before its first instruction. Once the tree is killed it alone holds the memory, which we read
+ * through its pid; so the pids are free for a restore on this host at once, with nothing copied.
+ * Its copy of the fd table is emptied first (close_range), or the tree's pipes and sockets would
+ * outlive the tree, and it leaves the tree's session (setsid). */
+static int make_keeper(struct dump_task *dt, pid_t *kp)
+{
+	struct inj_ctx *inj;
+	int status, ret;
+	long child, r;
+
+	ret = inj_open(&inj, dt->threads[0].tid);
+	if (ret)
+		return ret;
+	dt->threads[0].injected = true;
+	ret = inj_syscall(inj, &child, SYS_clone, CLONE_VM | CLONE_PTRACE, 0, 0, 0, 0, 0);
+	r = inj_close(inj);
+	if (!ret && child < 0)
+		ret = (int)child;
+	if (ret)
+		return ret;
+	*kp = child;
+	if (r)
+		goto err;
+	r = ptrace_wait_stop(child, &status);
+	if (r < 0)
+		goto err;
+	r = inj_open(&inj, child);
+	if (r)
+		goto err;
+	r = inj_syscall(inj, &child, SYS_close_range, 0, ~0U, 0, 0, 0, 0);
+	if (!r && child < 0)
+		r = child;
+	/* its own session: in the tree's, it would keep the tree's pgid and sid numbers taken */
+	if (!r)
+		r = inj_syscall(inj, &child, SYS_setsid, 0, 0, 0, 0, 0, 0);
+	if (!r && child < 0)
+		r = child;
+	inj_free(inj);
+	if (!r)
+		return 0;
+err:
+	kill(*kp, SIGKILL);
+	waitpid(*kp, &status, __WALL);
+	*kp = 0;
+	return r ? (int)r : -EIO;
+}
+
+static void drop_keepers(struct lazy_dump *l)
+{
+	int i, status;
+
+	for (i = 0; i < l->nr; i++) {
+		struct ls_task *t = &l->tasks[i];
+
+		if (t->rpid == t->pid)
+			continue;
+		if (t->mem_fd >= 0) {
+			close(t->mem_fd);
+			t->mem_fd = -1;
+		}
+		kill(t->rpid, SIGKILL);
+		waitpid(t->rpid, &status, __WALL);
+		t->rpid = t->pid;
+	}
+}
+
+/* Keepers for every task with lazy pages; 0, or -errno with none left behind. */
+static int make_keepers(struct dump_ctx *d)
+{
+	struct lazy_dump *l = d->lazy;
+	int i, k, ret;
+
+	for (i = 0; i < l->nr; i++) {
+		struct ls_task *t = &l->tasks[i];
+		pid_t kp = 0;
+
+		for (k = 0; k < d->nr_tasks && d->tasks[k].pid != t->pid; k++)
+			;
+		if (k == d->nr_tasks || !t->nr)
+			continue;
+		ret = make_keeper(&d->tasks[k], &kp);
+		if (ret) {
+			pr_warn(
+			    "process %d: no keeper for its memory (%s): copying it out instead\n",
+			    t->pid, strerror(-ret));
+			drop_keepers(l);
+			return ret;
+		}
+		t->rpid = kp;
+		pr_debug("process %d: its memory is held by %d\n", t->pid, kp);
+	}
+	return 0;
 }
 
 static int ls_index(void *arg, uint64_t id, const struct pgs_entry **ents, size_t *nr)
@@ -378,7 +478,16 @@ int dump_lazy_serve(struct dump_ctx *d, int lfd)
 		pages += l->tasks[i].pages;
 	srv.uuid = d->uuid;
 	srv.reconnect_s = o->lazy_timeout;
-	if (l->copy) {
+	/* the tree must be gone before a restore on this host: its memory stays with keepers (or
+	 * in a copy when the tree is let go, or when there is no keeper) */
+	if (l->copy && kill_tree && !make_keepers(d)) {
+		released = true;
+		ret = dump_release_tree(d, true, false);
+		reap_traced(d);
+		if (ret)
+			goto out_keepers;
+		pr_info("the tree is gone, its memory kept in %.1f ms\n", (now_ns() - t0) / 1e6);
+	} else if (l->copy) {
 		for (i = 0; i < l->nr; i++) {
 			ret = copy_task(&l->tasks[i]);
 			if (ret) {
@@ -400,7 +509,9 @@ int dump_lazy_serve(struct dump_ctx *d, int lfd)
 	t_ready = now_ns();
 	pr_info("serving %llu lazy pages of %d processes on %s port %d (%s), ready after %.1f ms\n",
 		(unsigned long long)pages, l->nr, o->address ? o->address : "127.0.0.1", o->port,
-		l->copy ? "copied out, the tree is gone" : "from the frozen tree",
+		!l->copy				       ? "from the frozen tree"
+		: l->nr && l->tasks[0].rpid != l->tasks[0].pid ? "the tree is gone, its memory kept"
+							       : "copied out, the tree is gone",
 		(t_ready - t0) / 1e6);
 	ps_say_ready(o->status_fd);
 	ret = ps_run(&srv);
@@ -424,5 +535,7 @@ out_release:
 			pr_err(
 			    "the destination did not take every page: the tree is left running\n");
 	}
+out_keepers:
+	drop_keepers(l);
 	return ret;
 }
