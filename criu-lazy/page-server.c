@@ -124,8 +124,8 @@ int cmd_page_server(const struct crl_opts *o)
 		o->port);
 	ps_say_ready(o->status_fd);
 	ret = ps_run(&srv);
-	pr_info("%llu clients, %llu connections (%llu ended with an error)\n",
-		(unsigned long long)srv.clients, (unsigned long long)srv.conns,
+	pr_info("%llu connections, %llu passed the hello, %llu ended with an error\n",
+		(unsigned long long)srv.conns, (unsigned long long)srv.clients,
 		(unsigned long long)srv.conn_errors);
 out_close:
 	if (srv.lfd >= 0)

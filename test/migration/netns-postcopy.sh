@@ -8,7 +8,8 @@
 #
 # Checks: the restored test passes its own memory check, the source tree is killed once the
 # destination has every page, and a destination whose source goes away kills its tasks with a
-# clear error instead of running on zero pages. Always removes its namespaces. Usage:
+# clear error instead of running on zero pages; and one image set served by page-server to two
+# destinations at once (fan-out). Always removes its namespaces. Usage:
 #   test/migration/netns-postcopy.sh [TEST ...]   (default: static/heap static/lazy_threads
 #                                                  static/demo_workload)
 set -u
@@ -156,9 +157,48 @@ run_one() {
 	echo "PASS $t: $(cat "$dir/times"), $(grep -h 'all pages in' "$dir/dst/lazy-pages.log" | sed 's/.*lazy-pages: //')"
 }
 
+# Fan-out: one image set (a plain dump) served by page-server --lazy-pages to two destinations at
+# once, each in a pid namespace of its own; the server exits once both are done.
+run_fanout() {
+	local t=$1 dir=$WORK/fanout port pid ps rc k
+	port=$((20000 + RANDOM % 20000))
+	mkdir -p "$dir/work" "$dir/img"
+	(cd "$dir/work" && exec ip netns exec "$SRC" setsid "$ROOT/build/test/zdtm/$t" \
+		--pidfile="$dir/test.pid" --outfile="$dir/test.out" </dev/null >/dev/null 2>&1) &
+	wait_for "$dir/test.pid" 10 || { fail "fan-out: the test did not start"; return; }
+	pid=$(cat "$dir/test.pid")
+	PIDS+=("$pid")
+	timeout 20 ip netns exec "$SRC" "$CRIU" dump -t "$pid" -D "$dir/img" -o dump.log ||
+		{ fail "fan-out: dump"; return; }
+	ip netns exec "$SRC" "$CRIU" page-server -D "$dir/img" --lazy-pages --address "$SRC_IP" \
+		--port "$port" -o page-server.log -v4 --status-fd 9 9>"$dir/ready" &
+	ps=$!
+	PIDS+=("$ps")
+	wait_for "$dir/ready" 10 || { fail "fan-out: page-server not ready"; return; }
+	for k in 1 2; do
+		mkdir -p "$dir/d$k/dst"
+		cp "$dir/img/"*.img "$dir/d$k/dst/"
+		ln -s ../test.out "$dir/d$k/test.out"
+		ip netns exec "$DST" unshare --pid --fork --mount-proc bash "$WORK/dest.sh" \
+			"$CRIU" "$dir/d$k" "$SRC_IP" "$port" ok >"$dir/d$k/dest.out" 2>&1 &
+		eval "dest$k=\$!"
+	done
+	for k in 1 2; do
+		eval "wait \$dest$k"
+		rc=$?
+		[ $rc = 0 ] || { fail "fan-out: destination $k: $(tail -2 "$dir/d$k/dest.out" | tr '\n' ' ')"; return; }
+	done
+	wait $ps
+	rc=$?
+	[ $rc = 0 ] || { fail "fan-out: page-server exited $rc"; return; }
+	grep -h "Error (" "$dir"/d*/dst/*.log "$dir/img/page-server.log" && { fail "fan-out: errors logged"; return; }
+	echo "PASS fan-out of $t to 2 destinations: $(grep -h 'passed the hello' "$dir/img/page-server.log" | sed 's/.*page-server: //')"
+}
+
 for t in "${TESTS[@]}"; do
 	run_one "$t" ok
 done
+run_fanout static/heap
 # 256 MiB take long enough to pull that the source can die in the middle
 run_one static/demo_workload lost 256
 exit $FAILED
