@@ -29,6 +29,8 @@ struct lp_src_ops {
 	void (*close)(void *priv);
 	/* restore reads the same pages (local images) and may have written lazy ones itself */
 	int restore_has_pages;
+	/* read_range is worth using for a whole prefetch job (a page server: one round trip) */
+	int batch_reads;
 };
 
 struct lp_range {

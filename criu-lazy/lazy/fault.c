@@ -31,8 +31,8 @@ int lp_copy_ext(struct lp_task *t, struct lp_ext *e, const void *frame, uint64_t
 		while (pg + run < end && ext_test(e, pg + run))
 			run++;
 		ret = uffd_copy(t->ev.fd, base + (uint64_t)pg * LP_PAGE,
-				(const char *)frame + (size_t)pg * LP_PAGE, (uint64_t)run * LP_PAGE,
-				0, &done);
+				(const char *)frame + (size_t)(pg - e->ebase) * LP_PAGE,
+				(uint64_t)run * LP_PAGE, 0, &done);
 		done /= LP_PAGE;
 		*copied += done;
 		for (k = 0; k < done; k++)
@@ -139,7 +139,7 @@ static int serve(struct lp_task *t, uint64_t addr)
 
 	lp_order_note(d, t, ops->entry(t->src->priv, e->ent)->vaddr + (uint64_t)pg * LP_PAGE);
 	lp_read_begin(d, 0);
-	ret = ops->read_frame(t->src->priv, e->ent, d->buf, 0);
+	ret = lp_read_ext(t->src, e->ent, e->ebase, d->buf, 0);
 	lp_read_end(d, 0);
 	if (ret) {
 		lp_task_lost(t, ret, addr);
@@ -147,8 +147,8 @@ static int serve(struct lp_task *t, uint64_t addr)
 	}
 	d->st.frames++;
 	/* the faulting page alone first: its thread runs again while the rest goes in */
-	ret = uffd_copy(t->ev.fd, addr, (const char *)d->buf + (size_t)pg * LP_PAGE, LP_PAGE, 0,
-			NULL);
+	ret = uffd_copy(t->ev.fd, addr, (const char *)d->buf + (size_t)(pg - e->ebase) * LP_PAGE,
+			LP_PAGE, 0, NULL);
 	if (ret == 0 || ret == -EEXIST) {
 		copied += ret == 0;
 		d->st.exist_pages += ret == -EEXIST;

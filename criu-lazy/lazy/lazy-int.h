@@ -30,12 +30,16 @@ struct lp_src {
 	int refs; /* tasks using it (a fork shares its parent's) */
 };
 
-/* Pages [pg0, pg0 + nr) of source entry ent, now at addr in the task. bits: which of the entry's
- * pages are still missing (entry-relative, so splits keep the array as it is). */
+/* Pages [pg0, pg0 + nr) of source entry ent, now at addr in the task. Its data is one "frame":
+ * the entry itself, or for an entry longer than a frame (pages left in a parent image set) the
+ * PGS_MAX_FRAME_PAGES-page window of it from page ebase. bits: which pages of that frame are still
+ * missing (bit k is entry page ebase + k, so splits keep the array as it is). */
 struct lp_ext {
 	uint64_t addr;
 	uint32_t ent;
-	uint16_t pg0, nr;
+	uint32_t ebase;
+	uint32_t pg0;
+	uint16_t nr;
 	uint16_t missing;
 	uint8_t queued;
 	uint64_t bits[LP_BITS_WORDS];
@@ -67,8 +71,9 @@ struct lp_item {
 	size_t idx;    /* extent index when queued */
 	uint64_t base; /* address of the entry's page 0 */
 	uint32_t ent;
-	uint16_t pg0, nr;
-	uint64_t want[LP_BITS_WORDS];
+	uint32_t ebase, pg0;
+	uint16_t nr;
+	uint64_t want[LP_BITS_WORDS]; /* bit k: entry page ebase + k */
 	uint64_t done[LP_BITS_WORDS];
 };
 
@@ -138,8 +143,10 @@ uint64_t lp_now_ns(void);
 /* ranges.c */
 int ext_build(struct lp_task *t, const struct lp_range *r, int nr);
 long ext_find(const struct lp_task *t, uint64_t addr); /* index or -1 */
-int ext_test(const struct lp_ext *e, unsigned int pg); /* pg: entry-relative */
+int ext_test(const struct lp_ext *e, unsigned int pg); /* pg: page of the entry */
 void ext_clear(struct lp_ext *e, unsigned int pg);
+/* The frame of e into dst (PGS_MAX_FRAME_PAGES pages at most; page k is entry page ebase + k). */
+int lp_read_ext(const struct lp_src *src, uint32_t ent, uint32_t ebase, void *dst, int reader);
 uint16_t ext_count(const struct lp_ext *e);
 int ext_split(struct lp_task *t, uint64_t addr);
 int ext_drop_range(struct lp_task *t, uint64_t start, uint64_t end);

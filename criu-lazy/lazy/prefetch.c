@@ -45,18 +45,19 @@ static int test_bit64(const uint64_t *bits, unsigned int pg)
 static int copy_item(struct lp_job *j, struct lp_item *it, const void *frame)
 {
 	struct lp_task *t = j->t;
-	unsigned int pg = it->pg0, end = it->pg0 + it->nr;
+	/* pg: page of the entry; b: its bit (and its place in frame) */
+	unsigned int pg = it->pg0, end = it->pg0 + it->nr, eb = it->ebase;
 	int ret = 0;
 
 	while (pg < end) {
 		unsigned int run = 0, k;
 		uint64_t done = 0;
 
-		if (!test_bit64(it->want, pg)) {
+		if (!test_bit64(it->want, pg - eb)) {
 			pg++;
 			continue;
 		}
-		while (pg + run < end && test_bit64(it->want, pg + run))
+		while (pg + run < end && test_bit64(it->want, pg + run - eb))
 			run++;
 		pthread_mutex_lock(&t->lock);
 		if (t->gen != j->gen || t->dead) {
@@ -64,12 +65,12 @@ static int copy_item(struct lp_job *j, struct lp_item *it, const void *frame)
 			return -ESTALE;
 		}
 		ret = uffd_copy(t->ev.fd, it->base + (uint64_t)pg * LP_PAGE,
-				(const char *)frame + (size_t)pg * LP_PAGE, (uint64_t)run * LP_PAGE,
-				0, &done);
+				(const char *)frame + (size_t)(pg - eb) * LP_PAGE,
+				(uint64_t)run * LP_PAGE, 0, &done);
 		pthread_mutex_unlock(&t->lock);
 		done /= LP_PAGE;
 		for (k = 0; k < done; k++)
-			set_bit64(it->done, pg + k);
+			set_bit64(it->done, pg + k - eb);
 		j->copied += done;
 		pg += done;
 		/* a short copy (-EAGAIN with progress) stopped at a page that is already there,
@@ -77,7 +78,7 @@ static int copy_item(struct lp_job *j, struct lp_item *it, const void *frame)
 		if (ret == -EAGAIN && done)
 			ret = 0;
 		if (ret == -EEXIST || ret == -ENOENT) {
-			set_bit64(it->done, pg);
+			set_bit64(it->done, pg - eb);
 			j->exist += ret == -EEXIST;
 			pg++;
 			ret = 0;
@@ -97,7 +98,7 @@ static int run_job_range(struct lp_daemon *d, struct lp_job *j, uint8_t *buf, in
 	uint64_t lo = UINT64_MAX, hi = 0, pages = 0;
 	int i, ret;
 
-	if (!src->ops->read_range || j->nr < 2)
+	if (!src->ops->read_range || !src->ops->batch_reads || j->nr < 2)
 		return 0;
 	for (i = 0; i < j->nr; i++) {
 		const struct lp_item *it = &j->it[i];
@@ -123,8 +124,8 @@ static int run_job_range(struct lp_daemon *d, struct lp_job *j, uint8_t *buf, in
 		const struct lp_item *it = &j->it[i];
 		uint64_t ev = src->ops->entry(src->priv, it->ent)->vaddr;
 
-		/* copy_item indexes the frame by entry page: point at where page 0 would be */
-		ret = copy_item(j, &j->it[i], (const uint8_t *)((uintptr_t)buf + (ev - lo)));
+		/* copy_item's frame starts at entry page ebase */
+		ret = copy_item(j, &j->it[i], buf + (ev + (uint64_t)it->ebase * LP_PAGE - lo));
 	}
 	j->err = ret;
 	return 1;
@@ -140,7 +141,7 @@ static void run_job(struct lp_daemon *d, struct lp_job *j, void *buf, int reader
 		struct lp_item *it = &j->it[i];
 
 		lp_read_begin(d, reader);
-		ret = j->t->src->ops->read_frame(j->t->src->priv, it->ent, buf, reader);
+		ret = lp_read_ext(j->t->src, it->ent, it->ebase, buf, reader);
 		lp_read_end(d, reader);
 		if (ret) {
 			j->err_addr = it->base + (uint64_t)it->pg0 * LP_PAGE;
@@ -217,8 +218,8 @@ static void apply_job(struct lp_daemon *d, struct lp_job *j)
 		unsigned int pg;
 
 		e->queued = 0;
-		for (pg = it->pg0; pg < (unsigned int)it->pg0 + it->nr; pg++)
-			if (test_bit64(it->done, pg))
+		for (pg = it->pg0; pg < it->pg0 + it->nr; pg++)
+			if (test_bit64(it->done, pg - it->ebase))
 				ext_clear(e, pg);
 		t->missing -= before - e->missing;
 		if (e->missing && it->idx < t->cursor)
@@ -275,13 +276,14 @@ static int add_item(struct lp_task *t, struct lp_job *j, size_t i, unsigned int 
 	it->idx = i;
 	it->base = e->addr - (uint64_t)e->pg0 * LP_PAGE;
 	it->ent = e->ent;
+	it->ebase = e->ebase;
 	it->pg0 = e->pg0;
 	it->nr = e->nr;
 	memset(it->want, 0, sizeof(it->want));
 	memset(it->done, 0, sizeof(it->done));
-	for (pg = e->pg0; pg < (unsigned int)e->pg0 + e->nr; pg++)
+	for (pg = e->pg0; pg < e->pg0 + e->nr; pg++)
 		if (ext_test(e, pg))
-			set_bit64(it->want, pg);
+			set_bit64(it->want, pg - e->ebase);
 	e->queued = 1;
 	*pages += e->nr;
 	return 0;

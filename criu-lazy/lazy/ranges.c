@@ -10,15 +10,32 @@
 
 int ext_test(const struct lp_ext *e, unsigned int pg)
 {
+	pg -= e->ebase;
 	return (e->bits[pg / 64] >> (pg % 64)) & 1;
 }
 
 void ext_clear(struct lp_ext *e, unsigned int pg)
 {
 	if (ext_test(e, pg)) {
+		pg -= e->ebase;
 		e->bits[pg / 64] &= ~(1ULL << (pg % 64));
 		e->missing--;
 	}
+}
+
+int lp_read_ext(const struct lp_src *src, uint32_t ent, uint32_t ebase, void *dst, int reader)
+{
+	const struct pgs_entry *pe = src->ops->entry(src->priv, ent);
+	uint64_t n;
+
+	if (pe->nr_pages <= PGS_MAX_FRAME_PAGES)
+		return src->ops->read_frame(src->priv, ent, dst, reader);
+	/* a long run of parent pages, read a window at a time */
+	if (!src->ops->read_range)
+		return -EOPNOTSUPP;
+	n = pe->nr_pages - ebase < PGS_MAX_FRAME_PAGES ? pe->nr_pages - ebase : PGS_MAX_FRAME_PAGES;
+	return src->ops->read_range(src->priv, pe->vaddr + (uint64_t)ebase * LP_PAGE, n, dst,
+				    reader);
 }
 
 uint16_t ext_count(const struct lp_ext *e)
@@ -55,8 +72,8 @@ static int cmp_range(const void *a, const void *b)
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
-static int ext_append(struct lp_task *t, uint64_t addr, size_t ent, unsigned int pg0,
-		      unsigned int nr)
+static int ext_append(struct lp_task *t, uint64_t addr, size_t ent, unsigned int ebase,
+		      unsigned int pg0, unsigned int nr)
 {
 	struct lp_ext *e;
 	unsigned int pg;
@@ -67,9 +84,10 @@ static int ext_append(struct lp_task *t, uint64_t addr, size_t ent, unsigned int
 	memset(e, 0, sizeof(*e));
 	e->addr = addr;
 	e->ent = ent;
+	e->ebase = ebase;
 	e->pg0 = pg0;
 	e->nr = nr;
-	for (pg = pg0; pg < pg0 + nr; pg++)
+	for (pg = pg0 - ebase; pg < pg0 - ebase + nr; pg++)
 		e->bits[pg / 64] |= 1ULL << (pg % 64);
 	e->missing = nr;
 	t->missing += nr;
@@ -91,12 +109,13 @@ int ext_build(struct lp_task *t, const struct lp_range *ranges, int nr)
 
 	for (i = 0; i < n && j < nr; i++) {
 		const struct pgs_entry *pe = t->src->ops->entry(t->src->priv, i);
-		uint64_t end = pe->vaddr + (uint64_t)pe->nr_pages * LP_PAGE;
-		int k;
+		uint32_t ebase;
 
 		if (!(pe->flags & PGS_PE_LAZY))
 			continue;
-		if (pe->nr_pages > PGS_MAX_FRAME_PAGES || pe->nr_pages == 0) {
+		/* frames are bounded; a run of parent pages is not, and goes by windows */
+		if (pe->nr_pages == 0 ||
+		    (pe->nr_pages > PGS_MAX_FRAME_PAGES && !(pe->flags & PGS_PE_PARENT))) {
 			ret = -EBADMSG;
 			break;
 		}
@@ -105,15 +124,25 @@ int ext_build(struct lp_task *t, const struct lp_range *ranges, int nr)
 			continue;
 		while (j < nr && r[j].end <= pe->vaddr)
 			j++;
-		for (k = j; k < nr && r[k].start < end; k++) {
-			uint64_t s = pe->vaddr > r[k].start ? pe->vaddr : r[k].start;
-			uint64_t e = end < r[k].end ? end : r[k].end;
+		for (ebase = 0; ebase < pe->nr_pages; ebase += PGS_MAX_FRAME_PAGES) {
+			uint64_t wstart = pe->vaddr + (uint64_t)ebase * LP_PAGE;
+			uint32_t wn = pe->nr_pages - ebase < PGS_MAX_FRAME_PAGES
+					  ? pe->nr_pages - ebase
+					  : PGS_MAX_FRAME_PAGES;
+			uint64_t wend = wstart + (uint64_t)wn * LP_PAGE;
+			int k;
 
-			if (s >= e)
-				continue;
-			ret = ext_append(t, s, i, (s - pe->vaddr) / LP_PAGE, (e - s) / LP_PAGE);
-			if (ret)
-				goto out;
+			for (k = j; k < nr && r[k].start < wend; k++) {
+				uint64_t s = wstart > r[k].start ? wstart : r[k].start;
+				uint64_t e = wend < r[k].end ? wend : r[k].end;
+
+				if (s >= e)
+					continue;
+				ret = ext_append(t, s, i, ebase, (s - pe->vaddr) / LP_PAGE,
+						 (e - s) / LP_PAGE);
+				if (ret)
+					goto out;
+			}
 		}
 	}
 out:

@@ -119,6 +119,13 @@ static int local_read(void *priv, size_t i, void *dst, int reader)
 	return read_range(s->parent, e->vaddr, e->nr_pages, dst);
 }
 
+/* For runs of parent pages longer than a frame, a window at a time. */
+static int local_read_range(void *priv, uint64_t vaddr, unsigned long nr, void *dst, int reader)
+{
+	(void)reader;
+	return read_range(priv, vaddr, nr, dst);
+}
+
 static void local_close(void *priv)
 {
 	lsrc_close(priv);
@@ -128,6 +135,7 @@ static const struct lp_src_ops local_ops = {
     .nr_entries = local_nr,
     .entry = local_entry,
     .read_frame = local_read,
+    .read_range = local_read_range,
     .close = local_close,
     .restore_has_pages = 1,
 };

@@ -86,6 +86,7 @@ static const struct lp_src_ops remote_ops = {
     .read_frame = remote_read,
     .read_range = remote_read_range,
     .close = remote_close,
+    .batch_reads = 1,
 };
 
 static int client_open(struct lp_remote *r, const uint8_t *uuid, int timeout_ms,

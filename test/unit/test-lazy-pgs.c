@@ -482,7 +482,7 @@ static void write_level(int dfd, const uint8_t *u, uint64_t base, const uint8_t 
 
 static void chain(int workers)
 {
-	enum { N = 512 };
+	enum { N = 2048 }; /* runs of parent pages longer than a frame */
 	static const uint8_t ug[PGS_UUID_LEN] = {7}, up[PGS_UUID_LEN] = {8};
 	struct lp_local lg = {0}, lpar = {0};
 	uint8_t *g = unit_xmalloc(N * PG), *pp = unit_xmalloc(N * PG), *c = unit_xmalloc(N * PG);
