@@ -1,5 +1,6 @@
 /* criu-lazy: argv -> struct crl_opts -> one subcommand. Only here do errors become exit codes. */
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -39,8 +40,18 @@ static int open_log(const struct crl_opts *o)
 	if (name[0] == '/') {
 		snprintf(path, sizeof(path), "%s", name);
 	} else {
-		if (mkdir(o->work_dir, 0755) && errno != EEXIST) {
+		/* dump makes the dir it writes into; the others read an existing one, and
+		 * must not leave an empty dir with a log behind for a mistyped -D */
+		bool writes = o->cmd == CMD_DUMP || o->cmd == CMD_PRE_DUMP;
+
+		if (writes && mkdir(o->work_dir, 0755) && errno != EEXIST) {
 			fprintf(stderr, "Error: cannot create work dir %s: %s\n", o->work_dir,
+				strerror(errno));
+			return -errno;
+		}
+		if (!writes && access(o->work_dir, W_OK)) {
+			fprintf(stderr, "Error: %s dir %s: %s\n",
+				o->work_dir == o->images_dir ? "images" : "work", o->work_dir,
 				strerror(errno));
 			return -errno;
 		}
