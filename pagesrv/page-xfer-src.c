@@ -181,7 +181,7 @@ static int send_pages(struct src_srv *s, uint64_t tag, uint64_t id, const struct
 {
 	uint64_t end = vaddr + (uint64_t)nr_pages * PG, cur = vaddr;
 	size_t k, count_at;
-	uint32_t items = 0;
+	uint32_t items = 0, items_pages = 0;
 	uint64_t t0;
 	size_t sent;
 	char why[96];
@@ -204,6 +204,7 @@ static int send_pages(struct src_srv *s, uint64_t tag, uint64_t id, const struct
 		if (ret < 0) /* the answer built so far is dropped: the client gets why */
 			return pxf_send_error(s->c, tag, -ret, why);
 		items += ret;
+		items_pages += e->nr_pages;
 		cur = e->vaddr + (uint64_t)e->nr_pages * PG;
 	}
 	if (cur < end) {
@@ -216,6 +217,8 @@ static int send_pages(struct src_srv *s, uint64_t tag, uint64_t id, const struct
 	ret = pxf_end(s->c);
 	if (!s->adapt || ret)
 		return ret;
+	atomic_fetch_add(&s->adapt->page_bytes, (uint64_t)items_pages * PG);
+	atomic_fetch_add(&s->adapt->wire_bytes, sent);
 	if (sent >= ADAPT_MIN_BYTES)
 		ewma(&s->adapt->link_ps, (now_ns() - t0) * 1000 / sent + 1);
 	if (s->comp_in >= ADAPT_MIN_BYTES) {
@@ -291,7 +294,7 @@ int pxf_serve_src(struct pxf_conn *c, const struct pxf_src_ops *ops, void *arg, 
 	struct src_srv s = {.c = c, .ops = ops, .arg = arg, .fixed_raw = level == PXF_LEVEL_RAW};
 	int ret;
 
-	s.adapt = s.fixed_raw ? NULL : adapt;
+	s.adapt = adapt; /* with a fixed level, only its byte counts */
 	ret = frame_codec_create(&s.codec, s.fixed_raw ? 1 : level);
 	if (ret)
 		return pxf_fail(c, ret, "cannot make an encoder (level %d)", level);

@@ -523,6 +523,9 @@ int dump_lazy_serve(struct dump_ctx *d, int lfd)
 		pr_info("measured: sending %.3f ns/byte, compressing %.3f ns/byte, ratio %.3f\n",
 			atomic_load(&a.adapt.link_ps) / 1e3, atomic_load(&a.adapt.comp_ps) / 1e3,
 			atomic_load(&a.adapt.ratio) / 1e6);
+	pr_info("%.1f MiB of pages went as %.1f MiB on the wire\n",
+		atomic_load(&a.adapt.page_bytes) / 1048576.0,
+		atomic_load(&a.adapt.wire_bytes) / 1048576.0);
 	if (!ret && srv.conn_errors)
 		pr_warn("%llu connections ended with an error\n",
 			(unsigned long long)srv.conn_errors);

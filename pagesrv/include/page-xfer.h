@@ -265,9 +265,11 @@ struct pxf_adapt {
 	_Atomic uint64_t comp_ps; /* picoseconds per byte compressed */
 	_Atomic uint64_t ratio;	  /* stored / input, in millionths */
 	_Atomic uint64_t answers;
+	_Atomic uint64_t page_bytes, wire_bytes; /* pages answered, and the answers' size */
 };
 
-/* As pxf_serve, with pages from ops; adapt NULL: always at level. */
+/* As pxf_serve, with pages from ops; adapt NULL: always at level (as with PXF_LEVEL_RAW, where
+ * adapt only counts bytes). */
 int pxf_serve_src(struct pxf_conn *c, const struct pxf_src_ops *ops, void *arg, int level,
 		  struct pxf_adapt *adapt);
 
