@@ -378,6 +378,34 @@ static bool name_is(const char *name, const char *prefix)
 	return !strncmp(name, prefix, strlen(prefix));
 }
 
+static int dump_sysv(struct dump_task *t, const struct proc_vma *pv, VmaEntry *v)
+{
+	SysvShmEntry *e;
+	struct proc_shm shm;
+	int ret = proc_sysv_shm(pv->ino, &shm);
+
+	if (ret) {
+		pr_errno(ret, "process %d: SysV segment %lu of %lx-%lx not in /proc/sysvipc/shm",
+			 t->pid, pv->ino, pv->start, pv->end);
+		return ret;
+	}
+	e = malloc(sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	sysv_shm_entry__init(e);
+	e->key = shm.key;
+	e->shmid = shm.shmid;
+	e->size = shm.size;
+	e->mode = shm.mode;
+	e->uid = shm.uid;
+	e->gid = shm.gid;
+	e->has_cuid = e->has_cgid = true;
+	e->cuid = shm.cuid;
+	e->cgid = shm.cgid;
+	v->sysv = e;
+	return 0;
+}
+
 /* Fills v from pv: status, flags and, for file mappings, the file entry. */
 static int classify_vma(struct dump_ctx *d, struct dump_task *t, const struct proc_vma *pv,
 			VmaEntry *v)
@@ -453,8 +481,9 @@ static int classify_vma(struct dump_ctx *d, struct dump_task *t, const struct pr
 	if (name_is(name, "/SYSV")) {
 		v->status |= VMA_STATUS__VMA_AREA_SYSVIPC | VMA_STATUS__VMA_ANON_SHARED;
 		v->has_shmid = true;
-		v->shmid = pv->ino;
-		return dump_shmem(d, mf, pv->ino);
+		v->shmid = pv->ino; /* the inode of a segment's file is its IPC id */
+		ret = dump_sysv(t, pv, v);
+		return ret ? ret : dump_shmem(d, mf, pv->ino);
 	}
 	if (name_is(name, "/memfd:")) {
 		v->status |= VMA_STATUS__VMA_AREA_MEMFD;
@@ -611,8 +640,10 @@ int dump_task_mm(struct dump_ctx *d, struct dump_task *t, unsigned long brk)
 out:
 	free(mm.mm_saved_auxv);
 	if (vmas)
-		for (i = 0; i < t->nr_vmas; i++)
+		for (i = 0; i < t->nr_vmas; i++) {
 			free(vmas[i].zero_pages);
+			free(vmas[i].sysv);
+		}
 	free(vmas);
 	free(pvmas);
 	return ret;

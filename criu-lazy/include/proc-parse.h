@@ -113,6 +113,15 @@ struct proc_timer {
 /* /proc/PID/timers: the POSIX timers of the process. *timers is malloc'ed (NULL when none). */
 int proc_parse_timers(pid_t pid, struct proc_timer **timers, int *nr);
 
+struct proc_shm {
+	int key;
+	unsigned int shmid, mode, uid, gid, cuid, cgid;
+	unsigned long long size;
+};
+
+/* The row of /proc/sysvipc/shm for segment shmid: 0, -ENOENT, or a read error. */
+int proc_sysv_shm(unsigned int shmid, struct proc_shm *shm);
+
 /* The value of "key:" in a /proc file read into buf (fdinfo, status), leading blanks skipped;
  * NULL when absent. */
 const char *proc_field(const char *buf, const char *key);

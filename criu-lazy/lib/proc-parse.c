@@ -645,3 +645,31 @@ int proc_parse_timers(pid_t pid, struct proc_timer **ptimers, int *pnr)
 	*pnr = nr;
 	return 0;
 }
+
+int proc_sysv_shm(unsigned int shmid, struct proc_shm *shm)
+{
+	char *buf, *line, *next;
+	int ret;
+
+	ret = proc_read_file("/proc/sysvipc/shm", &buf, NULL);
+	if (ret)
+		return ret;
+	ret = -ENOENT;
+	for (line = buf; *line; line = next) {
+		struct proc_shm s = {};
+
+		next = line + strcspn(line, "\n");
+		if (*next)
+			*next++ = '\0';
+		/* key shmid perms size cpid lpid nattch uid gid cuid cgid ... */
+		if (sscanf(line, "%d %u %o %llu %*d %*d %*u %u %u %u %u", &s.key, &s.shmid, &s.mode,
+			   &s.size, &s.uid, &s.gid, &s.cuid, &s.cgid) != 8 ||
+		    s.shmid != shmid)
+			continue;
+		*shm = s;
+		ret = 0;
+		break;
+	}
+	free(buf);
+	return ret;
+}

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -270,6 +271,28 @@ static void test_fdinfo(void)
 	UT_ERR(proc_parse_fdinfo(getpid(), fd, &fi), -ENOENT);
 }
 
+static void test_sysv_shm(void)
+{
+	struct proc_shm shm;
+	int id = shmget(IPC_PRIVATE, 3 * 4096 + 10, IPC_CREAT | 0640);
+	void *p;
+
+	UT_GE(id, 0);
+	p = shmat(id, NULL, 0);
+	UT_ASSERT(p != (void *)-1);
+	UT_OK(proc_sysv_shm(id, &shm));
+	UT_EQ(shm.shmid, id);
+	UT_EQ(shm.key, 0);
+	UT_EQ(shm.size, 3 * 4096 + 10);
+	UT_EQ(shm.mode & 0777, 0640);
+	UT_EQ(shm.uid, geteuid());
+	UT_EQ(shmctl(id, IPC_RMID, NULL), 0); /* still attached: listed, with SHM_DEST */
+	UT_OK(proc_sysv_shm(id, &shm));
+	UT_NE(shm.mode & 01000, 0);
+	UT_EQ(shmdt(p), 0);
+	UT_ERR(proc_sysv_shm(id, &shm), -ENOENT);
+}
+
 static const struct unit_test tests[] = {
     {"stat of self", test_stat_self, 0},
     {"stat with an odd comm", test_stat_odd_comm, 0},
@@ -282,6 +305,7 @@ static const struct unit_test tests[] = {
     {"tasks", test_tasks, 0},
     {"children", test_children, 0},
     {"fdinfo", test_fdinfo, 0},
+    {"sysv shm", test_sysv_shm, 0},
 };
 
 UNIT_MAIN(tests)
