@@ -234,6 +234,7 @@ static void restore_sched(struct rst_tree *t, struct rst_thread *th)
 {
 	const ThreadCoreEntry *tc = th->tc;
 	cpu_set_t cpus = t->orig_cpus;
+	int nice;
 
 	if (tc && tc->has_cpus_allowed && tc->cpus_allowed.len) {
 		size_t n = tc->cpus_allowed.len, b;
@@ -257,8 +258,9 @@ static void restore_sched(struct rst_tree *t, struct rst_thread *th)
 			pr_warn("%d: cannot set scheduling policy %u: %s\n", th->tid,
 				tc->sched_policy, strerror(errno));
 	}
-	if (tc->has_nice && tc->nice && setpriority(PRIO_PROCESS, th->tid, tc->nice))
-		pr_warn("%d: cannot set nice %d: %s\n", th->tid, tc->nice, strerror(errno));
+	nice = tc->has_nice ? tc->nice : t->nice == RST_NO_NICE ? 0 : t->nice;
+	if (setpriority(PRIO_PROCESS, th->tid, nice))
+		pr_warn("%d: cannot set nice %d: %s\n", th->tid, nice, strerror(errno));
 }
 
 int rst_detach_task(struct rst_tree *t, struct rst_task *tk)

@@ -15,7 +15,6 @@
 
 #define LOG_PREFIX "restore: "
 #include "log.h"
-#include "lazy-register.h"
 #include "pagestore.h"
 #include "restore.h"
 
@@ -582,8 +581,6 @@ int rst_restore_mm(struct rst_tree *t, struct rst_task *tk)
 		ret = rst_write_shmem(t, tk);
 	if (!ret)
 		ret = finish_mm(tk, &b, exe_fd, opened, nr_opened);
-	if (!ret && t->lc)
-		ret = lazy_register_task(t->lc, task_inj(tk), tk->pid, tk->mm);
 	batch_fini(&b);
 out:
 	free(opened);

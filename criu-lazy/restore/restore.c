@@ -87,6 +87,13 @@ static void pin_cpu(struct rst_tree *t)
 	CPU_SET(t->cpu, &one);
 	if (sched_setaffinity(0, sizeof(one), &one))
 		pr_warn("cannot pin to CPU %d: %s\n", t->cpu, strerror(errno));
+	/* Ahead of busy threads (a lazy-pages daemon prefetching on every CPU, say), a ptrace
+	 * round trip is one wakeup, not a wait for the next time slice. The tasks inherit it and
+	 * get their own nice back when they are let go (finish.c). */
+	errno = 0;
+	t->nice = getpriority(PRIO_PROCESS, 0);
+	if (errno || setpriority(PRIO_PROCESS, 0, RST_NICE))
+		t->nice = RST_NO_NICE;
 }
 
 static int lazy_setup(struct rst_tree *t)
@@ -127,6 +134,8 @@ static int seal_task(struct rst_tree *t, struct rst_task *tk)
 	size_t i;
 	int ret = 0;
 
+	for (i = 0; !ret && i < tk->nr_threads; i++)
+		ret = rst_restore_thread_mem_state(t, tk, &tk->threads[i]);
 	for (i = 0; !ret && i < tk->nr_threads; i++)
 		ret = rst_restore_creds(t, tk, &tk->threads[i]);
 	for (i = 0; !ret && i < tk->nr_threads; i++)
@@ -187,6 +196,16 @@ static int restore_tree(struct rst_tree *t)
 		if (!tk->zombie)
 			continue;
 		ret = rst_make_zombie(t, tk);
+		if (ret)
+			return ret;
+	}
+	/* Lazy memory goes to the daemon as late as can be: once a task is registered, the daemon's
+	 * prefetch competes for the CPUs with every injection still to come. Before the
+	 * credentials, which could forbid the task a userfaultfd. */
+	for (tk = t->tasks; t->lc && tk < t->tasks + t->nr_tasks; tk++) {
+		if (tk->zombie)
+			continue;
+		ret = lazy_register_task(t->lc, task_inj(tk), tk->pid, tk->mm);
 		if (ret)
 			return ret;
 	}
@@ -293,5 +312,7 @@ out:
 	if (o->restore_detached || o->restore_sibling)
 		return 0;
 	sched_setaffinity(0, sizeof(t.orig_cpus), &t.orig_cpus);
+	if (t.nice != RST_NO_NICE)
+		setpriority(PRIO_PROCESS, 0, t.nice);
 	return wait_root(root);
 }

@@ -67,6 +67,9 @@ struct rst_memfd {
 	int fd;
 };
 
+#define RST_NICE -10
+#define RST_NO_NICE 100
+
 struct rst_tree {
 	const struct crl_opts *o;
 	int dirfd;
@@ -84,6 +87,7 @@ struct rst_tree {
 	int max_fd;	      /* largest fd number any task had */
 	cpu_set_t orig_cpus;  /* our affinity before pinning: the tasks get it back */
 	int cpu;	      /* where we and the task being built run */
+	int nice;	      /* ours before restoring, or RST_NO_NICE */
 	struct lazy_conn *lc;
 	struct rst_shm *shms;
 	size_t nr_shms;
@@ -175,6 +179,7 @@ int rst_task_fd_extras(struct rst_tree *t, struct rst_task *tk);
 int rst_restore_task_state(struct rst_tree *t, struct rst_task *tk);
 int rst_restore_thread_state(struct rst_tree *t, struct rst_task *tk, struct rst_thread *th);
 int rst_restore_posix_timers(struct rst_tree *t, struct rst_task *tk);
+int rst_restore_thread_mem_state(struct rst_tree *t, struct rst_task *tk, struct rst_thread *th);
 int rst_restore_creds(struct rst_tree *t, struct rst_task *tk, struct rst_thread *th);
 int rst_restore_seccomp(struct rst_tree *t, struct rst_task *tk, struct rst_thread *th);
 

@@ -298,7 +298,6 @@ int rst_restore_thread_state(struct rst_tree *t, struct rst_task *tk, struct rst
 	const char *comm = tc->comm ? tc->comm : task->comm;
 	struct rst_batch b;
 	char name[16] = {};
-	uint64_t clear_tid;
 	size_t i;
 	int ret;
 
@@ -326,13 +325,6 @@ int rst_restore_thread_state(struct rst_tree *t, struct rst_task *tk, struct rst
 	if (tc->has_robust_list && tc->robust_list)
 		batch_add(&b, "set_robust_list", __NR_set_robust_list, tc->robust_list,
 			  tc->has_robust_list_len ? tc->robust_list_len : 24, 0, 0, 0, 0);
-	clear_tid =
-	    tc->has_clear_tid_addr ? tc->clear_tid_addr : guess_clear_tid(th->inj, tk->pages, tc);
-	if (clear_tid)
-		batch_add(&b, "set_tid_address", __NR_set_tid_address, clear_tid, 0, 0, 0, 0, 0);
-	if (tc->rseq && tc->rseq->rseq_abi_pointer)
-		batch_add(&b, "rseq", __NR_rseq, tc->rseq->rseq_abi_pointer,
-			  tc->rseq->rseq_abi_size, 0, tc->rseq->signature, 0, 0);
 	if (tc->has_pdeath_sig && tc->pdeath_sig)
 		batch_add(&b, "prctl(PR_SET_PDEATHSIG)", __NR_prctl, PR_SET_PDEATHSIG,
 			  tc->pdeath_sig, 0, 0, 0, 0);
@@ -372,6 +364,32 @@ static int cap_last_cap(void)
 	return last;
 }
 
+/* What reads or writes the thread's own memory (rseq registration writes its area; the
+ * clear_child_tid guess reads the thread's TLS): on a lazy restore only once the memory is
+ * registered with the daemon, or the kernel maps a zero page there that is never filled. */
+int rst_restore_thread_mem_state(struct rst_tree *t, struct rst_task *tk, struct rst_thread *th)
+{
+	const ThreadCoreEntry *tc = th->tc;
+	struct rst_batch b;
+	uint64_t clear_tid;
+	int ret;
+
+	(void)t;
+	ret = batch_init(&b, th->inj);
+	if (ret)
+		return ret;
+	clear_tid =
+	    tc->has_clear_tid_addr ? tc->clear_tid_addr : guess_clear_tid(th->inj, tk->pages, tc);
+	if (clear_tid)
+		batch_add(&b, "set_tid_address", __NR_set_tid_address, clear_tid, 0, 0, 0, 0, 0);
+	if (tc->rseq && tc->rseq->rseq_abi_pointer)
+		batch_add(&b, "rseq", __NR_rseq, tc->rseq->rseq_abi_pointer,
+			  tc->rseq->rseq_abi_size, 0, tc->rseq->signature, 0, 0);
+	ret = batch_run(&b);
+	batch_fini(&b);
+	return ret;
+}
+
 int rst_restore_creds(struct rst_tree *t, struct rst_task *tk, struct rst_thread *th)
 {
 	const CredsEntry *c = th->tc->creds;
@@ -385,14 +403,14 @@ int rst_restore_creds(struct rst_tree *t, struct rst_task *tk, struct rst_thread
 	(void)tk;
 	if (!c)
 		return 0;
+	ret = batch_init(&b, th->inj);
+	if (ret)
+		return ret;
 	eff = cap_word(c->cap_eff, c->n_cap_eff);
 	prm = cap_word(c->cap_prm, c->n_cap_prm);
 	inh = cap_word(c->cap_inh, c->n_cap_inh);
 	bnd = c->n_cap_bnd ? cap_word(c->cap_bnd, c->n_cap_bnd) : ~0ULL;
 	amb = cap_word(c->cap_amb, c->n_cap_amb);
-	ret = batch_init(&b, th->inj);
-	if (ret)
-		return ret;
 	for (cap = 0; cap <= cap_last_cap(); cap++)
 		if (!(bnd & (1ULL << cap)))
 			batch_add(&b, "prctl(PR_CAPBSET_DROP)", __NR_prctl, PR_CAPBSET_DROP, cap, 0,
