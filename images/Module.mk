@@ -15,3 +15,6 @@ $(BUILD)/images/%.pb-c.o: $(BUILD)/images/%.pb-c.c
 	$(E) "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -Wno-unused-parameter $(PKG_CFLAGS) $(INCLUDES) -c $< -o $@
 
+
+# a .proto may import another: every header exists before any generated file is compiled
+$(PROTO_OBJS): | $(PROTO_H)

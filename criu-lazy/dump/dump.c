@@ -16,6 +16,7 @@
 #include "image.h"
 #include "version.h"
 #include "dump.h"
+#include "sk.h"
 
 #include "inventory.pb-c.h"
 #include "pstree.pb-c.h"
@@ -203,6 +204,7 @@ static void free_ctx(struct dump_ctx *d)
 		proc_vmas_free(d->tasks[i].vmas, d->tasks[i].nr_vmas);
 	}
 	free(d->tasks);
+	dump_tcp_release(); /* the tree is gone or runs on: see sk-tcp.c */
 	dump_files_free(d);
 	for (i = 0; i < d->nr_written; i++)
 		free(d->written[i]);
@@ -282,6 +284,8 @@ int dump_run(const struct crl_opts *o, bool pre)
 	t_frozen = now_ns();
 	for (i = 0; !ret && i < d.nr_tasks; i++)
 		ret = dump_one(&d, &d.tasks[i]);
+	if (!ret && !pre)
+		ret = dump_sk_check_peers(&d);
 	if (!ret)
 		ret = dump_write_files(&d);
 	if (!ret && !pre)

@@ -130,7 +130,7 @@ void dump_anon_free(struct FileEntry *fe);
 
 /* sk-dump.c: the socket that is fd tfd of pid, with inode ino. */
 int dump_socket(struct FileEntry *fe, pid_t pid, int tfd, uint64_t ino, uint32_t flags,
-		const char *what);
+		bool tcp_established, const char *what);
 void dump_socket_free(struct FileEntry *fe);
 void dump_files_free(struct dump_ctx *d);
 

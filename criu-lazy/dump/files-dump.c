@@ -329,7 +329,7 @@ static int fill_fd(struct dump_ctx *d, struct dump_task *t, int fd, struct dump_
 		return fill_reg(fe, link, open_path, st, flags, fi->pos, fi->mnt_id);
 	}
 	if (S_ISSOCK(st->st_mode))
-		return dump_socket(fe, t->pid, fd, st->st_ino, flags, what);
+		return dump_socket(fe, t->pid, fd, st->st_ino, flags, d->o->tcp_established, what);
 	return dump_anon_file(fe, link, info, flags, what);
 }
 

@@ -18,6 +18,7 @@
 #define LOG_PREFIX "files: "
 #include "log.h"
 #include "dump.h"
+#include "sk.h"
 
 #include "files.pb-c.h"
 
@@ -266,20 +267,37 @@ static int dump_unix(int fd, SkEntry *sk, const char *what)
 	return peek_queue(fd, sk, what);
 }
 
-static int dump_inet(int fd, SkEntry *sk, const char *what)
+static int dump_inet(int fd, SkEntry *sk, pid_t pid, bool tcp_established, const char *what)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
-	int n = 0;
+	char conn[160];
+	int n = 0, v;
+
+	if (sk->family == AF_INET6 && !getsockopt_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v)) {
+		sk->has_v6only = true;
+		sk->v6only = v;
+	}
+	if (sk->type == SOCK_STREAM && !getsockopt_int(fd, IPPROTO_TCP, TCP_NODELAY, &v)) {
+		sk->has_nodelay = true;
+		sk->nodelay = v;
+	}
 
 	if (sk->type == SOCK_STREAM) {
 		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
 			return -errno;
 		sk->has_state = true;
 		sk->state = ti.tcpi_state;
+		if (ti.tcpi_state == TCP_ESTABLISHED && tcp_established)
+			return dump_tcp_established(fd, sk, pid, what);
 		if (ti.tcpi_state != TCP_LISTEN && ti.tcpi_state != TCP_CLOSE) {
-			pr_err("%s: TCP connection in state %u: established TCP is not supported\n",
-			       what, ti.tcpi_state);
+			dump_tcp_str(sk, conn, sizeof(conn));
+			if (ti.tcpi_state == TCP_ESTABLISHED)
+				pr_err("%s: established TCP connection %s: use --tcp-established\n",
+				       what, conn);
+			else
+				pr_err("%s: TCP connection %s in state %u: not supported\n", what,
+				       conn, ti.tcpi_state);
 			return -EOPNOTSUPP;
 		}
 		return 0;
@@ -296,7 +314,7 @@ static int dump_inet(int fd, SkEntry *sk, const char *what)
 }
 
 int dump_socket(struct FileEntry *fe, pid_t pid, int tfd, uint64_t ino, uint32_t flags,
-		const char *what)
+		bool tcp_established, const char *what)
 {
 	SkEntry *sk = calloc(1, sizeof(*sk));
 	int pidfd, fd, ret;
@@ -328,7 +346,7 @@ int dump_socket(struct FileEntry *fe, pid_t pid, int tfd, uint64_t ino, uint32_t
 		case AF_INET:
 		case AF_INET6:
 			fe->type = FD_TYPE__FD_INETSK;
-			ret = dump_inet(fd, sk, what);
+			ret = dump_inet(fd, sk, pid, tcp_established, what);
 			break;
 		default:
 			pr_err("%s: socket family %u is not supported\n", what, sk->family);
@@ -350,6 +368,7 @@ void dump_socket_free(struct FileEntry *fe)
 	for (i = 0; i < fe->sk->n_queue; i++)
 		free(fe->sk->queue[i].data);
 	free(fe->sk->queue);
+	dump_tcp_free(fe->sk);
 	free(fe->sk);
 	fe->sk = NULL;
 }

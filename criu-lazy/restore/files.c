@@ -287,8 +287,10 @@ static int get_file(struct rst_tree *t, size_t idx)
 		fd = rst_open_memfd(t, fe);
 		break;
 	case FD_TYPE__FD_UNIXSK:
+		fd = rst_open_unix_sk(t, idx);
+		break;
 	case FD_TYPE__FD_INETSK:
-		fd = rst_open_socket(t, idx);
+		fd = rst_open_inet_sk(t, idx);
 		break;
 	default:
 		fd = rst_open_anon(t, fe);

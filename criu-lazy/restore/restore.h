@@ -163,8 +163,18 @@ int rst_open_memfd(struct rst_tree *t, const FileEntry *fe);
 /* Seals every object and drops our fds of them. */
 void rst_memfd_close(struct rst_tree *t);
 
-/* ---- sockets.c ---- */
-int rst_open_socket(struct rst_tree *t, size_t idx);
+/* ---- sk-unix.c, sk-inet.c, sk-tcp.c: every socket of its kind is made on the first call, as
+ * sockets name each other; the fd of files[idx] is returned, the others wait in t->file_fds ---- */
+int rst_open_unix_sk(struct rst_tree *t, size_t idx);
+int rst_open_inet_sk(struct rst_tree *t, size_t idx);
+/* socket(), the options a bind depends on, and the bind when bind_it: fd or -errno */
+int rst_inet_socket(const SkEntry *sk, bool bind_it);
+void rst_inet_str(const ProtobufCBinaryData *a, char *buf, size_t size);
+/* An established connection rebuilt, still in TCP_REPAIR mode: fd or -errno. Repair ends in
+ * rst_tcp_finish once every connection of the tree exists, so that the first packets of one end
+ * find the other (a packet to a port with no connection yet is answered with a reset). */
+int rst_open_tcp(const SkEntry *sk);
+int rst_tcp_finish(int fd, const SkEntry *sk);
 
 /* ---- sysv-shm.c ---- */
 int rst_sysv_prepare(struct rst_tree *t, struct rst_task *tk, const VmaEntry *v);

@@ -1,0 +1,82 @@
+/* Once every process's files are known: unix connections that leave the tree. A stream or
+ * seqpacket connection to a socket outside the tree (journald's stream, an X server, a database)
+ * cannot be rebuilt, since the other side keeps state about it: the dump is refused, naming the
+ * peer. A datagram socket connected outside (syslog's /dev/log) is connected again by name. */
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#define LOG_PREFIX "files: "
+#include "log.h"
+#include "dump.h"
+#include "sk.h"
+
+#include "files.pb-c.h"
+
+static void peer_str(const SkEntry *sk, char *buf, size_t size)
+{
+	const size_t off = offsetof(struct sockaddr_un, sun_path);
+	const char *p = (const char *)sk->peer_name.data + off;
+	size_t len;
+
+	if (!sk->has_peer_name || sk->peer_name.len <= off ||
+	    sk->peer_name.len > sizeof(struct sockaddr_un)) {
+		snprintf(buf, size, "an unnamed socket");
+		return;
+	}
+	len = sk->peer_name.len - off;
+	if (p[0] == '\0')
+		snprintf(buf, size, "@%.*s", (int)len - 1, p + 1);
+	else
+		snprintf(buf, size, "%.*s", (int)strnlen(p, len), p);
+}
+
+static bool in_tree(const struct dump_ctx *d, uint64_t ino)
+{
+	int i;
+
+	for (i = 0; i < d->nr_files; i++) {
+		const FileEntry *fe = d->files[i].entry;
+
+		if (fe->type == FD_TYPE__FD_UNIXSK && fe->sk && fe->sk->ino == ino)
+			return true;
+	}
+	return false;
+}
+
+int dump_sk_check_peers(struct dump_ctx *d)
+{
+	char peer[128];
+	int i;
+
+	for (i = 0; i < d->nr_files; i++) {
+		const struct dump_file *f = &d->files[i];
+		const FileEntry *fe = f->entry;
+		const SkEntry *sk = fe->sk;
+
+		if (fe->type != FD_TYPE__FD_UNIXSK || !sk || !sk->has_peer_ino || !sk->peer_ino ||
+		    in_tree(d, sk->peer_ino))
+			continue;
+		peer_str(sk, peer, sizeof(peer));
+		if (sk->type != SOCK_DGRAM) {
+			pr_err("process %d fd %d: unix socket %lu is connected to %s (socket %lu) "
+			       "outside the dumped tree: not supported\n",
+			       f->pid, f->fd, (unsigned long)sk->ino, peer,
+			       (unsigned long)sk->peer_ino);
+			return -EOPNOTSUPP;
+		}
+		if (sk->has_peer_name)
+			pr_warn(
+			    "process %d fd %d: datagram socket connected to %s outside the tree: "
+			    "restore connects it again\n",
+			    f->pid, f->fd, peer);
+		else
+			pr_warn("process %d fd %d: datagram socket connected to an unnamed socket "
+				"outside the tree: restored unconnected\n",
+				f->pid, f->fd);
+	}
+	return 0;
+}

@@ -1,0 +1,23 @@
+/* Sockets at dump time, beyond what files-dump.c asks of them. */
+#ifndef CRL_DUMP_SK_H
+#define CRL_DUMP_SK_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "files.pb-c.h"
+
+struct dump_ctx;
+
+/* sk-check.c: refuses unix stream connections to sockets outside the tree (0 or -EOPNOTSUPP). */
+int dump_sk_check_peers(struct dump_ctx *d);
+
+/* sk-tcp.c: an established connection, frozen in TCP_REPAIR mode through a copy of fd that
+ * stays open until dump_tcp_release(), which ends the repair of those whose process runs on. */
+int dump_tcp_established(int fd, SkEntry *sk, pid_t pid, const char *what);
+void dump_tcp_release(void);
+void dump_tcp_free(SkEntry *sk);
+/* "1.2.3.4:80 -> 5.6.7.8:1234" */
+void dump_tcp_str(const SkEntry *sk, char *buf, size_t size);
+
+#endif
