@@ -155,11 +155,11 @@ int cmd_lazy_pages(const struct crl_opts *o)
 			o->address ? o->address : "localhost", o->port);
 	else
 		pr_info("listening in %s, pages from %s\n", o->work_dir, o->images_dir);
+	running = d;
+	catch_stop_signals();
 	say_ready(o->status_fd);
 	say_ready(ready_fd);
 
-	running = d;
-	catch_stop_signals();
 	ret = lp_run(d);
 	running = NULL;
 	if (!ret && stop_signal) {
