@@ -135,7 +135,7 @@ def kill_everything(popens):
                     p.wait(timeout=0.1)
                 except subprocess.TimeoutExpired:
                     pass
-        popen_pids = {p.pid for p in popens}
+        popen_pids = {p.pid for p in popens if p.returncode is None}
         for p in pids:
             if p not in popen_pids:
                 reap(p)
@@ -145,7 +145,7 @@ def kill_everything(popens):
     # Zombies left to us by daemonized tests.
     for p in descendants(me):
         st = proc_stat(p)
-        if st and st[0] == "Z" and p not in {q.pid for q in popens}:
+        if st and st[0] == "Z" and p not in {q.pid for q in popens if q.returncode is None}:
             reap(p)
 
 
@@ -405,6 +405,8 @@ class Run:
             time.sleep(0.01)
         with open(self.pidfile) as f:
             self.pid = int(f.read().strip())
+        # A test that does not daemonize is our Popen child until it is checkpointed.
+        self.direct = self.launcher.pid == self.pid
         if self.launcher.pid != self.pid:
             self.wait_popen(self.launcher, "test launcher", 5)
 
@@ -423,7 +425,7 @@ class Run:
         deadline = time.monotonic() + self.result_timeout
         status = None
         while True:
-            if self.launcher.pid == self.pid:
+            if self.direct:
                 if self.launcher.poll() is not None:
                     status = self.launcher.returncode
                     break
@@ -453,7 +455,12 @@ class Run:
     def reap_orphans(self):
         """Tasks killed by dump that were reparented to us stay zombies, holding their pids
         (which restore needs back), until we collect them."""
-        me, popen_pids = os.getpid(), {p.pid for p in self.popens}
+        for p in self.popens:
+            st = proc_stat(p.pid)
+            if st and st[0] == "Z":
+                p.poll()
+        # A restored task may have the pid of a Popen child already collected.
+        me, popen_pids = os.getpid(), {p.pid for p in self.popens if p.returncode is None}
         for e in os.listdir("/proc"):
             if e.isdigit() and int(e) not in popen_pids:
                 st = proc_stat(int(e))
@@ -469,10 +476,13 @@ class Run:
             if not left:
                 return
             if time.monotonic() > deadline:
-                raise TestFailed("%s: %s still exist" % (what, left))
+                raise TestFailed("%s: %s still exist" % (
+                    what, ", ".join("%d (state %s, parent %s)" % ((p,) + tuple(
+                        (proc_stat(p) or ("gone", "-"))[:2])) for p in left)))
             time.sleep(0.01)
 
     def restore(self, imgdir, lazy):
+        self.direct = False  # whatever runs from now on was made by restore
         rpid = self.path("restore.pid")
         if os.path.exists(rpid):
             os.unlink(rpid)
@@ -591,7 +601,7 @@ def feature_present(criu, name, cache={}):
 def skip_reason(test, mode, args, criu):
     if "noauto" in test.flags and not args.explicit:
         return "noauto"
-    if "real" in test.flags and not args.real:
+    if "real" in test.flags and not (args.real or args.explicit):
         return "real program test: run with --real"
     if "suid" in test.flags and os.getuid() != 0:
         return "needs root"
