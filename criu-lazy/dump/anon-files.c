@@ -4,12 +4,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define LOG_PREFIX "files: "
 #include "log.h"
 #include "dump.h"
 
 #include "files.pb-c.h"
+
+#ifndef TFD_IOC_SET_TICKS /* linux/timerfd.h has it but clashes with glibc's fcntl.h */
+#define TFD_IOC_SET_TICKS _IOW('T', 0, uint64_t)
+#endif
 
 static int dump_eventfd(FileEntry *fe, const char *info, uint32_t flags)
 {
@@ -120,16 +127,60 @@ static int dump_epoll(FileEntry *fe, const char *info, uint32_t flags)
 	return 0;
 }
 
-int dump_anon_file(FileEntry *fe, const char *link, const char *info, uint32_t flags,
-		   const char *what)
+/* A periodic timerfd that expired keeps one tick in fdinfo and counts the periods it missed only
+ * when read. Read it through a copy of the description, so the count is complete and the timer
+ * re-armed as the kernel does on read, and put the count back with TFD_IOC_SET_TICKS (probed
+ * first: without it the read is not done). *fresh: the fdinfo after that, or NULL. */
+static int timerfd_settle(pid_t pid, int tfd, const char *info, char **fresh, const char *what)
 {
+	const char *v = proc_field(info, "ticks"), *iv = proc_field(info, "it_interval");
+	unsigned long long isec = 0, insec = 0;
+	uint64_t n = 0, zero = 0;
+	char path[64];
+	int pidfd, fd, ret = 0;
+
+	*fresh = NULL;
+	if (!v || !strtoull(v, NULL, 10) || !iv || sscanf(iv, "(%llu, %llu)", &isec, &insec) != 2 ||
+	    (!isec && !insec))
+		return 0;
+	pidfd = syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return -errno;
+	fd = syscall(SYS_pidfd_getfd, pidfd, tfd, 0);
+	close(pidfd);
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, TFD_IOC_SET_TICKS, &zero) == 0 || errno != EINVAL) {
+		pr_warn("%s: no TFD_IOC_SET_TICKS: missed periods of the timerfd are not counted\n",
+			what);
+		goto out;
+	}
+	if (read(fd, &n, sizeof(n)) != sizeof(n) || ioctl(fd, TFD_IOC_SET_TICKS, &n)) {
+		ret = -errno;
+		pr_perror("%s: cannot count the expirations of the timerfd", what);
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, tfd);
+	ret = proc_read_file(path, fresh, NULL);
+out:
+	close(fd);
+	return ret;
+}
+
+int dump_anon_file(FileEntry *fe, pid_t pid, int tfd, const char *link, const char *info,
+		   uint32_t flags, const char *what)
+{
+	char *fresh = NULL;
 	int ret;
 
-	if (!strcmp(link, "anon_inode:[eventfd]"))
+	if (!strcmp(link, "anon_inode:[eventfd]")) {
 		ret = dump_eventfd(fe, info, flags);
-	else if (!strcmp(link, "anon_inode:[timerfd]"))
-		ret = dump_timerfd(fe, info, flags);
-	else if (!strcmp(link, "anon_inode:[signalfd]"))
+	} else if (!strcmp(link, "anon_inode:[timerfd]")) {
+		ret = timerfd_settle(pid, tfd, info, &fresh, what);
+		if (!ret)
+			ret = dump_timerfd(fe, fresh ? fresh : info, flags);
+		free(fresh);
+	} else if (!strcmp(link, "anon_inode:[signalfd]"))
 		ret = dump_signalfd(fe, info, flags);
 	else if (!strcmp(link, "anon_inode:[eventpoll]"))
 		ret = dump_epoll(fe, info, flags);

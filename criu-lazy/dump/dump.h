@@ -122,8 +122,8 @@ int dump_write_files(struct dump_ctx *d);
 /* anon-files.c: eventfd/timerfd/signalfd/epoll from fdinfo text; locks held through a file;
  * epoll targets named by fd get their file ids once the process's fds are known. */
 struct FileEntry;
-int dump_anon_file(struct FileEntry *fe, const char *link, const char *info, uint32_t flags,
-		   const char *what);
+int dump_anon_file(struct FileEntry *fe, pid_t pid, int tfd, const char *link, const char *info,
+		   uint32_t flags, const char *what);
 int dump_file_locks(struct FileEntry *fe, const char *info, const char *what);
 void dump_epoll_resolve(struct FileEntry *fe, const int *fds, const uint32_t *ids, int nr);
 void dump_anon_free(struct FileEntry *fe);

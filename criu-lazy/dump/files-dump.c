@@ -330,7 +330,7 @@ static int fill_fd(struct dump_ctx *d, struct dump_task *t, int fd, struct dump_
 	}
 	if (S_ISSOCK(st->st_mode))
 		return dump_socket(fe, t->pid, fd, st->st_ino, flags, d->o->tcp_established, what);
-	return dump_anon_file(fe, link, info, flags, what);
+	return dump_anon_file(fe, t->pid, fd, link, info, flags, what);
 }
 
 /* The id of the description fd names: an earlier one if kcmp says they are the same. */
