@@ -244,6 +244,8 @@ static int inject_task(struct scratch *s, pid_t pid, TaskCoreEntry *tc, unsigned
 /* Per-thread values only a syscall in the thread can read. */
 static int inject_thread(struct scratch *s, ThreadCoreEntry *th)
 {
+	uint64_t tid_addr = 0;
+	long res;
 	stack_t ss;
 	int val, ret;
 
@@ -264,6 +266,15 @@ static int inject_thread(struct scratch *s, ThreadCoreEntry *th)
 		return ret;
 	th->has_pdeath_sig = true;
 	th->pdeath_sig = val;
+	/* set_tid_address()'s pointer (pthread_join waits on it); a kernel without it leaves the
+	 * field absent: unknown */
+	ret = rcall(s, &res, __NR_prctl, PR_GET_TID_ADDRESS, s->addr, 0, 0);
+	if (ret)
+		return ret;
+	if (res == 0 && !inj_read(s->inj, s->addr, &tid_addr, sizeof(tid_addr))) {
+		th->has_clear_tid_addr = true;
+		th->clear_tid_addr = tid_addr;
+	}
 	return 0;
 }
 
