@@ -256,11 +256,11 @@ static int copy_task(struct ls_task *t)
  * before its first instruction. Once the tree is killed it alone holds the memory, which we read
  * through its pid; so the pids are free for a restore on this host at once, with nothing copied.
  * Its copy of the fd table is emptied first (close_range), or the tree's pipes and sockets would
- * outlive the tree, and it leaves the tree's session (setsid). */
+ * outlive the tree, it leaves the tree's session (setsid) and its shared mappings (munmap). */
 static int make_keeper(struct dump_task *dt, pid_t *kp)
 {
 	struct inj_ctx *inj;
-	int status, ret;
+	int status, ret, i;
 	long child, r;
 
 	ret = inj_open(&inj, dt->threads[0].tid);
@@ -290,6 +290,16 @@ static int make_keeper(struct dump_task *dt, pid_t *kp)
 		r = inj_syscall(inj, &child, SYS_setsid, 0, 0, 0, 0, 0, 0);
 	if (!r && child < 0)
 		r = child;
+	/* shared mappings hold no lazy page but would stay attached (SysV nattch) to the restored
+	 * tree's eyes; the tree, the only other user of this mm, is killed next */
+	for (i = 0; !r && i < dt->nr_vmas; i++) {
+		if (!dt->vmas[i].shared)
+			continue;
+		r = inj_syscall(inj, &child, SYS_munmap, dt->vmas[i].start,
+				dt->vmas[i].end - dt->vmas[i].start, 0, 0, 0, 0);
+		if (!r && child < 0)
+			r = child;
+	}
 	inj_free(inj);
 	if (!r)
 		return 0;
