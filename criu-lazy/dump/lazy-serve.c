@@ -37,6 +37,7 @@
 #define PG PGS_PAGE_SIZE
 #define LS_FRAME PGS_DEFAULT_FRAME_PAGES
 #define LS_IOV 512
+#define LS_ACCEPT_TIMEOUT_S 120
 
 struct ls_task {
 	pid_t pid;
@@ -488,6 +489,8 @@ int dump_lazy_serve(struct dump_ctx *d, int lfd)
 		pages += l->tasks[i].pages;
 	srv.uuid = d->uuid;
 	srv.reconnect_s = o->lazy_timeout;
+	/* a tree is not held frozen for ever for a destination that never comes: it runs on */
+	srv.idle_timeout_s = LS_ACCEPT_TIMEOUT_S;
 	/* the tree must be gone before a restore on this host: its memory stays with keepers (or
 	 * in a copy when the tree is let go, or when there is no keeper) */
 	if (l->copy && kill_tree && !make_keepers(d)) {
