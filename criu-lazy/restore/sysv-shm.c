@@ -1,11 +1,12 @@
 /* System V shared memory segments the tree had attached.
  *
- * The image knows a segment by its id (the inode number of its file is the IPC id), its key
- * (from the "/SYSVkkkkkkkk" name) and whether it was already removed ("(deleted)"). A segment
+ * The image knows a segment by its id (vma_entry.shmid), and vma_entry.sysv gives its key, size,
+ * mode, owner and whether it was already removed (images without it: the key from the
+ * "/SYSVkkkkkkkk" name, "(deleted)" for removed, the mapping's size). A segment
  * that still exists with that id and key is attached as it is. Otherwise it is made again with
  * the same id (kernel.shm_next_id), filled from pagemap-shmem-ID.img, and removed again once
  * every task has attached it, if it had been. Tasks attach it with an injected shmat() at their
- * old address. Permissions beyond owner read-write are not in the image.
+ * old address.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -92,9 +93,10 @@ static int fill_segment(struct rst_tree *t, int id, size_t size)
 /* Makes sure the segment of v exists. 0 or -errno. */
 int rst_sysv_prepare(struct rst_tree *t, struct rst_task *tk, const VmaEntry *v)
 {
+	const SysvShmEntry *e = v->sysv;
 	const char *name = v->name ? v->name : "";
 	size_t size = v->end - v->start, i;
-	unsigned int key = 0;
+	unsigned int key = 0, mode = 0600;
 	struct shmid_ds ds;
 	struct rst_sysv *s;
 	int id = (int)v->shmid, got, ret;
@@ -103,7 +105,13 @@ int rst_sysv_prepare(struct rst_tree *t, struct rst_task *tk, const VmaEntry *v)
 	for (i = 0; i < t->nr_sysv; i++)
 		if (t->sysv[i].id == id)
 			return 0;
-	if (!v->has_shmid || sscanf(name, "/SYSV%8x", &key) != 1) {
+	if (e) {
+		/* /proc/sysvipc/shm's word, when dump had it */
+		key = (unsigned int)e->key;
+		size = e->size;
+		mode = e->mode & 0777;
+		removed = e->mode & SHM_DEST;
+	} else if (!v->has_shmid || sscanf(name, "/SYSV%8x", &key) != 1) {
 		pr_err("%d: SysV mapping %#" PRIx64 " without its segment's id or key\n", tk->pid,
 		       v->start);
 		return -EBADMSG;
@@ -121,7 +129,7 @@ int rst_sysv_prepare(struct rst_tree *t, struct rst_task *tk, const VmaEntry *v)
 		pr_errno(ret, "cannot ask for SysV id %d (kernel.shm_next_id)", id);
 		return ret;
 	}
-	got = shmget(key ? (key_t)key : IPC_PRIVATE, size, IPC_CREAT | IPC_EXCL | 0600);
+	got = shmget(key ? (key_t)key : IPC_PRIVATE, size, IPC_CREAT | IPC_EXCL | mode);
 	set_next_id(-1);
 	if (got < 0) {
 		ret = -errno;
@@ -132,6 +140,13 @@ int rst_sysv_prepare(struct rst_tree *t, struct rst_task *tk, const VmaEntry *v)
 	if (got != id) {
 		pr_err("SysV segment %#x came back as %d, not %d\n", key, got, id);
 		return -EEXIST;
+	}
+	if (e && !shmctl(id, IPC_STAT, &ds)) {
+		ds.shm_perm.uid = e->uid;
+		ds.shm_perm.gid = e->gid;
+		if (shmctl(id, IPC_SET, &ds))
+			pr_warn("SysV segment %d: cannot give it back to %u:%u: %s\n", id, e->uid,
+				e->gid, strerror(errno));
 	}
 	return fill_segment(t, id, size);
 }
