@@ -297,12 +297,66 @@ static void test_hostile_requests(void)
 	}
 }
 
+/* Random messages, some with a valid header: the server answers, refuses or closes, never
+ * crashes or hangs (each connection ends when we close ours). Bounded to about a second. */
+static void test_fuzz(void)
+{
+	uint64_t seed = 0x5eed, x;
+	double t0 = unit_now();
+	int iters = 0;
+
+	while (unit_now() - t0 < 1.0 && iters < 3000) {
+		uint8_t msg[PXF_HDR_SIZE + 64];
+		struct server s;
+		struct pxf_conn *c;
+		struct mem m;
+		size_t len;
+		uint32_t v;
+		int cfd, k;
+
+		mem_init(&m, iters);
+		c = start(&s, &m, iters % 2 ? 1 : PXF_LEVEL_RAW, NULL, &cfd);
+		unit_fill_random(msg, sizeof(msg), seed + iters);
+		memcpy(&x, msg, 8);
+		len = PXF_HDR_SIZE + x % 65;
+		if (x & 0x100) { /* a plausible header, random the rest */
+			v = PXF_MAGIC;
+			memcpy(msg, &v, 4);
+			v = 1 + (x >> 16) % 8; /* type, flags 0 */
+			memcpy(msg + 4, &v, 4);
+			v = (x >> 24) % 40;
+			memcpy(msg + 8, &v, 4);
+			if (x & 0x200) { /* a GET_PAGES of the right size */
+				v = PXF_GET_PAGES;
+				memcpy(msg + 4, &v, 4);
+				v = 24;
+				memcpy(msg + 8, &v, 4);
+				len = PXF_HDR_SIZE + 24;
+			}
+		}
+		for (k = 0; k < 3 && len; k++)
+			if (send(cfd, msg, len, MSG_NOSIGNAL) != (ssize_t)len)
+				break;
+		shutdown(cfd, SHUT_WR);
+		pthread_join(s.th, NULL);
+		UT_ASSERT(s.ret <= 0 && s.ret > -4096);
+		pxf_conn_free(c);
+		close(cfd);
+		close(s.fd);
+		free(m.data);
+		iters++;
+	}
+	unit_log("%d random connections", iters);
+	UT_GT(iters, 100);
+}
+
 static const struct unit_test tests[] = {
     {"raw frames read back equal", test_raw, 0},
     {"zstd frames read back equal", test_zstd, 0},
     {"adapting level reads back equal and measures", test_adapt, 0},
     {"a failed read or unknown owner: error, then serving goes on", test_errors_keep_serving, 0},
     {"hostile requests: EINVAL and closed", test_hostile_requests, 0},
+    {"random messages never crash the server", test_fuzz, 0},
 };
 
 UNIT_MAIN(tests)
