@@ -268,6 +268,10 @@ int rst_detach_task(struct rst_tree *t, struct rst_task *tk)
 	size_t i;
 	int ret = 0;
 
+	/* A task that was stopped (SIGSTOP, ^Z) stops again: the signal is queued while it is
+	 * still ours and taken on its way back to user space, before it runs anything. */
+	if (tk->core->tc->state == TASK_STATE__TASK_STOPPED && kill(tk->pid, SIGSTOP))
+		pr_warn("%d: cannot stop it again: %s\n", tk->pid, strerror(errno));
 	for (i = 0; i < tk->nr_threads; i++) {
 		struct rst_thread *th = &tk->threads[i];
 
