@@ -55,7 +55,7 @@ struct lazy_dump {
 	struct ls_task *tasks;
 	int nr, cap;
 	bool copy;
-	uint64_t pages_read; /* atomic */
+	_Atomic uint64_t pages_read;
 };
 
 int dump_lazy_listen(const struct crl_opts *o)
@@ -542,12 +542,17 @@ int dump_lazy_serve(struct dump_ctx *d, int lfd)
 	if (!ret && srv.conn_errors)
 		pr_warn("%llu connections ended with an error\n",
 			(unsigned long long)srv.conn_errors);
+	/* clients that left without a page never ran the tree: it is still this one */
+	if (!ret && !released && pages && !atomic_load(&l->pages_read)) {
+		pr_err("the destination left without taking a page: the tree is left running\n");
+		ret = -ECONNABORTED;
+	}
 out_release:
 	if (!released) {
 		ret2 = dump_release_tree(d, kill_tree && !ret, o->leave_stopped);
 		if (ret2 && !ret)
 			ret = ret2;
-		if (ret && kill_tree)
+		if (ret && kill_tree && ret != -ECONNABORTED)
 			pr_err(
 			    "the destination did not take every page: the tree is left running\n");
 	}

@@ -8,8 +8,9 @@
 #
 # Checks: the restored test passes its own memory check, the source tree is killed once the
 # destination has every page, and a destination whose source goes away kills its tasks with a
-# clear error instead of running on zero pages; and one image set served by page-server to two
-# destinations at once (fan-out). Always removes its namespaces. Usage:
+# clear error instead of running on zero pages; a destination that leaves before restoring leaves
+# the source tree running; and one image set served by page-server to two destinations at once
+# (fan-out). Always removes its namespaces. Usage:
 #   test/migration/netns-postcopy.sh [TEST ...]   (default: static/heap static/lazy_threads
 #                                                  static/demo_workload)
 set -u
@@ -195,9 +196,48 @@ run_fanout() {
 	echo "PASS fan-out of $t to 2 destinations: $(grep -h 'passed the hello' "$dir/img/page-server.log" | sed 's/.*page-server: //')"
 }
 
+# A destination that connects and leaves before it restored anything: the source tree was never
+# replaced, so it runs on at the source (and still passes its own check).
+run_abort() {
+	local t=$1 dir=$WORK/abort port pid dump lp rc i
+	port=$((20000 + RANDOM % 20000))
+	mkdir -p "$dir/work" "$dir/img" "$dir/dst"
+	(cd "$dir/work" && exec ip netns exec "$SRC" setsid "$ROOT/build/test/zdtm/$t" \
+		--pidfile="$dir/test.pid" --outfile="$dir/test.out" </dev/null >/dev/null 2>&1) &
+	wait_for "$dir/test.pid" 10 || { fail "abort: the test did not start"; return; }
+	pid=$(cat "$dir/test.pid")
+	PIDS+=("$pid")
+	ip netns exec "$SRC" "$CRIU" dump -t "$pid" -D "$dir/img" -o dump.log --lazy-pages \
+		--address "$SRC_IP" --port "$port" --status-fd 9 9>"$dir/ready" 2>"$dir/dump.err" &
+	dump=$!
+	PIDS+=("$dump")
+	wait_for "$dir/ready" 10 || { fail "abort: dump not ready"; return; }
+	cp "$dir/img/"*.img "$dir/dst/"
+	ip netns exec "$DST" "$CRIU" lazy-pages -D "$dir/dst" --page-server --address "$SRC_IP" \
+		--port "$port" -o lazy-pages.log >/dev/null 2>&1 &
+	lp=$!
+	for ((i = 0; i < 200; i++)); do
+		[ -S "$dir/dst/lazy-pages.socket" ] && break
+		sleep 0.05
+	done
+	[ -S "$dir/dst/lazy-pages.socket" ] || { fail "abort: lazy-pages did not start"; return; }
+	kill -TERM $lp
+	wait $lp 2>/dev/null
+	wait $dump
+	rc=$?
+	[ $rc != 0 ] || { fail "abort: dump exited 0"; return; }
+	grep -q "left without taking a page" "$dir/img/dump.log" || { fail "abort: no error logged"; return; }
+	alive "$pid" || { fail "abort: the source tree is gone"; return; }
+	kill -TERM "$pid"
+	for i in $(seq 500); do kill -0 "$pid" 2>/dev/null || break; sleep 0.01; done
+	grep -q PASS "$dir/test.out" || { fail "abort: the source tree failed its check"; return; }
+	echo "PASS destination gone before restoring: the source tree runs on and passes"
+}
+
 for t in "${TESTS[@]}"; do
 	run_one "$t" ok
 done
+run_abort static/heap
 run_fanout static/heap
 # 256 MiB take long enough to pull that the source can die in the middle
 run_one static/demo_workload lost 256
