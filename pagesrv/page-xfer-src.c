@@ -136,28 +136,30 @@ static int put_entry(struct src_srv *s, uint64_t id, size_t i, const struct pgs_
 {
 	size_t len = (size_t)e->nr_pages * PG, hdr;
 	bool raw = true;
+	uint8_t *dst;
 	ssize_t n;
-	void *dst;
 	int ret;
 
-	ret = s->ops->read(s->arg, id, i, s->page_buf);
-	if (ret) {
-		snprintf(why, wlen, "cannot read the pages at 0x%llx",
-			 (unsigned long long)e->vaddr);
-		return ret < 0 && ret > -4096 ? ret : -EIO;
-	}
 	hdr = pxf_mark(s->c);
 	put_item(s->c, e->vaddr, e->nr_pages, 0, 0, 0);
 	dst = pxf_reserve(s->c, len);
 	if (!dst)
 		return 1; /* pxf_end reports the -ENOMEM */
+	/* raw answers are read straight into the message: one copy less per byte */
+	ret = s->ops->read(s->arg, id, i, s->raw ? dst : s->page_buf);
+	if (ret) {
+		snprintf(why, wlen, "cannot read the pages at 0x%llx",
+			 (unsigned long long)e->vaddr);
+		return ret < 0 && ret > -4096 ? ret : -EIO;
+	}
 	/* zero pages cost nothing to compress; a hole would contradict the index */
-	if (s->raw && !all_zero(s->page_buf, len)) {
-		memcpy(dst, s->page_buf, len);
+	if (s->raw && !all_zero(dst, len)) {
 		n = len;
 	} else {
 		uint64_t t0 = now_ns();
 
+		if (s->raw) /* all zero: compress it from a copy */
+			memset(s->page_buf, 0, len);
 		n = frame_encode(s->codec, s->page_buf, len, dst, len, &raw);
 		if (n < 0) {
 			snprintf(why, wlen, "cannot compress the pages at 0x%llx",
