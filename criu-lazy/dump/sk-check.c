@@ -1,4 +1,6 @@
-/* Once every process's files are known: unix connections that leave the tree. A stream or
+/* Unix sockets beyond what sk-dump.c reads. Queued messages are peeked with their control data,
+ * so that file descriptors in flight (SCM_RIGHTS) are seen: they are refused, as they would be
+ * lost. Once every process's files are known: unix connections that leave the tree. A stream or
  * seqpacket connection to a socket outside the tree (journald's stream, an X server, a database)
  * cannot be rebuilt, since the other side keeps state about it: the dump is refused, naming the
  * peer. A datagram socket connected outside (syslog's /dev/log) is connected again by name. */
@@ -8,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #define LOG_PREFIX "files: "
 #include "log.h"
@@ -15,6 +18,46 @@
 #include "sk.h"
 
 #include "files.pb-c.h"
+
+ssize_t dump_sk_peek(int fd, void *buf, size_t len, const char *what)
+{
+	char cbuf[CMSG_SPACE(64 * sizeof(int))];
+	struct iovec iov = {buf, len};
+	struct msghdr mh = {
+	    .msg_iov = &iov,
+	    .msg_iovlen = 1,
+	    .msg_control = cbuf,
+	    .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *c;
+	ssize_t n;
+	int nfds = 0;
+
+	n = recvmsg(fd, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0) {
+		n = -errno;
+		if (n == -EWOULDBLOCK)
+			return -EAGAIN;
+		pr_perror("%s: cannot peek at its queue", what);
+		return n;
+	}
+	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		int *fds = (int *)CMSG_DATA(c), i, k;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < k; i++)
+			close(fds[i]); /* peeking gave us copies */
+		nfds += k;
+	}
+	if (nfds || (mh.msg_flags & MSG_CTRUNC)) {
+		pr_err("%s: file descriptors in flight (SCM_RIGHTS) in its queue: not supported\n",
+		       what);
+		return -EOPNOTSUPP;
+	}
+	return n;
+}
 
 static void peer_str(const SkEntry *sk, char *buf, size_t size)
 {

@@ -33,7 +33,8 @@ static int getsockopt_int(int fd, int level, int opt, int *v)
 }
 
 /* sock_diag about one unix socket: its state and peer. */
-static int unix_diag(uint64_t ino, uint32_t *state, uint32_t *peer, uint32_t *shutdown)
+static int unix_diag(uint64_t ino, uint32_t *state, uint32_t *peer, uint32_t *shutdown,
+		     struct unix_diag_rqlen *rq)
 {
 	struct {
 		struct nlmsghdr nlh;
@@ -45,7 +46,7 @@ static int unix_diag(uint64_t ino, uint32_t *state, uint32_t *peer, uint32_t *sh
 	    .r = {.sdiag_family = AF_UNIX,
 		  .udiag_states = -1,
 		  .udiag_ino = ino,
-		  .udiag_show = UDIAG_SHOW_PEER,
+		  .udiag_show = UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN,
 		  .udiag_cookie = {~0U, ~0U}},
 	};
 	char buf[8192];
@@ -85,6 +86,8 @@ static int unix_diag(uint64_t ino, uint32_t *state, uint32_t *peer, uint32_t *sh
 				*peer = *(uint32_t *)RTA_DATA(a);
 			else if (a->rta_type == UNIX_DIAG_SHUTDOWN)
 				*shutdown = *(uint8_t *)RTA_DATA(a);
+			else if (a->rta_type == UNIX_DIAG_RQLEN)
+				memcpy(rq, RTA_DATA(a), sizeof(*rq));
 		}
 		ret = 0;
 		break;
@@ -129,13 +132,12 @@ static int peek_queue(int fd, SkEntry *sk, const char *what)
 		goto out;
 	}
 	while (1) {
-		ssize_t n = recv(fd, buf, PEEK_BUF, MSG_PEEK | MSG_DONTWAIT);
+		ssize_t n = dump_sk_peek(fd, buf, PEEK_BUF, what);
 
+		if (n == -EAGAIN)
+			break;
 		if (n < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK) {
-				ret = -errno;
-				pr_perror("%s: cannot peek at its queue", what);
-			}
+			ret = n;
 			break;
 		}
 		if (n == 0 && sk->type == SOCK_STREAM)
@@ -248,8 +250,9 @@ static int fill_sk(int fd, SkEntry *sk, uint64_t ino, uint32_t flags, const char
 
 static int dump_unix(int fd, SkEntry *sk, const char *what)
 {
+	struct unix_diag_rqlen rq = {0, 0};
 	uint32_t state, peer, shut;
-	int ret = unix_diag(sk->ino, &state, &peer, &shut);
+	int ret = unix_diag(sk->ino, &state, &peer, &shut, &rq);
 
 	if (ret) {
 		pr_errno(ret, "%s: sock_diag of unix socket %lu", what, (unsigned long)sk->ino);
@@ -261,8 +264,13 @@ static int dump_unix(int fd, SkEntry *sk, const char *what)
 	sk->shutdown = shut;
 	if (state == TCP_LISTEN) {
 		sk->has_backlog = true;
-		sk->backlog = SOMAXCONN;
-		return 0; /* connections not accepted yet are not kept */
+		sk->backlog = rq.udiag_wqueue ? rq.udiag_wqueue : SOMAXCONN;
+		/* a client of the tree connects again on restore; one outside it is lost */
+		if (rq.udiag_rqueue)
+			pr_warn("%s: %u connection(s) not accepted yet: clients outside the tree "
+				"lose them\n",
+				what, rq.udiag_rqueue);
+		return 0;
 	}
 	return peek_queue(fd, sk, what);
 }
@@ -288,6 +296,19 @@ static int dump_inet(int fd, SkEntry *sk, pid_t pid, bool tcp_established, const
 			return -errno;
 		sk->has_state = true;
 		sk->state = ti.tcpi_state;
+		if (ti.tcpi_state == TCP_LISTEN) {
+			/* for a listener tcp_info counts the accept queue and its limit */
+			sk->has_backlog = true;
+			sk->backlog = ti.tcpi_sacked ? ti.tcpi_sacked : SOMAXCONN;
+			if (ti.tcpi_unacked) {
+				dump_tcp_str(sk, conn, sizeof(conn));
+				pr_err("%s: listening socket %s has %u connection(s) not accepted "
+				       "yet: not supported\n",
+				       what, conn, ti.tcpi_unacked);
+				return -EOPNOTSUPP;
+			}
+			return 0;
+		}
 		if (ti.tcpi_state == TCP_ESTABLISHED && tcp_established)
 			return dump_tcp_established(fd, sk, pid, what);
 		if (ti.tcpi_state != TCP_LISTEN && ti.tcpi_state != TCP_CLOSE) {

@@ -97,7 +97,9 @@ void dump_tcp_str(const SkEntry *sk, char *buf, size_t size)
 			  b, sizeof(b));
 		pb = ntohs(in->sin_port);
 	}
-	if (sk->family == AF_INET6)
+	if (!sk->has_peer_name)
+		snprintf(buf, size, sk->family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, pa);
+	else if (sk->family == AF_INET6)
 		snprintf(buf, size, "[%s]:%u -> [%s]:%u", a, pa, b, pb);
 	else
 		snprintf(buf, size, "%s:%u -> %s:%u", a, pa, b, pb);

@@ -9,7 +9,10 @@
 
 struct dump_ctx;
 
-/* sk-check.c: refuses unix stream connections to sockets outside the tree (0 or -EOPNOTSUPP). */
+/* sk-check.c: one MSG_PEEK of a unix socket's queue (bytes, -EAGAIN when empty, or -errno);
+ * file descriptors in flight are refused with an error. */
+ssize_t dump_sk_peek(int fd, void *buf, size_t len, const char *what);
+/* Refuses unix stream connections to sockets outside the tree (0 or -EOPNOTSUPP). */
 int dump_sk_check_peers(struct dump_ctx *d);
 
 /* sk-tcp.c: an established connection, frozen in TCP_REPAIR mode through a copy of fd that
