@@ -100,6 +100,9 @@ int main(int argc, char **argv)
 	case CMD_SHOW:
 		ret = cmd_show(&o);
 		break;
+	case CMD_SWRK:
+		ret = cmd_swrk(&o);
+		break;
 	default:
 		ret = -EINVAL;
 	}

@@ -108,6 +108,7 @@ static const struct {
     {"page-server", CMD_PAGE_SERVER},
     {"check", CMD_CHECK},
     {"show", CMD_SHOW},
+    {"swrk", CMD_SWRK},
 };
 
 void opts_usage(FILE *f)
@@ -122,6 +123,7 @@ void opts_usage(FILE *f)
 	    "  criu-lazy page-server -D DIR --port P [--address A] [--lazy-pages]\n"
 	    "  criu-lazy check [--feature NAME]\n"
 	    "  criu-lazy show FILE | -D DIR [--json]\n"
+	    "  criu-lazy swrk FD          serve CRIU's RPC on the SOCK_SEQPACKET socket FD\n"
 	    "\n"
 	    "Options:\n"
 	    "  -t, --tree PID             root of the process tree to checkpoint\n"
@@ -224,6 +226,7 @@ int opts_parse(struct crl_opts *o, int argc, char **argv)
 	o->status_fd = -1;
 	o->compress_level = 1;
 	o->lazy_timeout = 60;
+	o->swrk_fd = -1;
 
 	/* The subcommand may stand anywhere among the options, as CRIU allows. */
 	optind = 1;
@@ -244,6 +247,9 @@ int opts_parse(struct crl_opts *o, int argc, char **argv)
 				o->cmd_name = commands[ci].name;
 			} else if (o->cmd == CMD_SHOW && !o->show_file) {
 				o->show_file = optarg;
+			} else if (o->cmd == CMD_SWRK && o->swrk_fd < 0) {
+				if (parse_int(optarg, "swrk fd", 0, INT_MAX, &o->swrk_fd))
+					return -1;
 			} else {
 				return usage_error("unexpected argument '%s'", optarg);
 			}
@@ -359,6 +365,8 @@ int opts_parse(struct crl_opts *o, int argc, char **argv)
 		return usage_error("'%s' needs -t PID", o->cmd_name);
 	if (o->leave_running && o->leave_stopped)
 		return usage_error("%s", "-R and -s exclude each other");
+	if (o->cmd == CMD_SWRK && o->swrk_fd < 0)
+		return usage_error("%s", "'swrk' needs the socket's FD");
 	if (o->cmd == CMD_PAGE_SERVER && !o->port)
 		return usage_error("%s", "page-server needs --port");
 	if (o->page_server && o->cmd != CMD_PAGE_SERVER && !o->port)

@@ -280,7 +280,11 @@ int dump_run(const struct crl_opts *o, bool pre)
 		if (ret)
 			goto out;
 	}
-	ret = dump_seize_tree(&d);
+	ret = crl_notify(o, "pre-dump", o->tree_pid);
+	if (!ret)
+		ret = dump_ns_check(o->tree_pid);
+	if (!ret)
+		ret = dump_seize_tree(&d);
 	t_frozen = now_ns();
 	for (i = 0; !ret && i < d.nr_tasks; i++)
 		ret = dump_one(&d, &d.tasks[i]);
@@ -292,6 +296,8 @@ int dump_run(const struct crl_opts *o, bool pre)
 		ret = write_pstree(&d);
 	if (!ret)
 		ret = write_inventory(&d); /* last: its presence says the set is complete */
+	if (!ret)
+		ret = crl_notify(o, "post-dump", o->tree_pid);
 	if (ret) {
 		report_gone(&d);
 		for (i = 0; i < d.nr_tasks; i++)

@@ -7,6 +7,7 @@
  *   sk-dump.c    unix and inet sockets
  *   track.c      pre-dump chains: what was written since the previous image set
  *   lazy-serve.c dump --lazy-pages: the page server of a post-copy migration
+ *   ns-check.c   namespaces the tree does not share with us (none is dumped yet)
  *   dump.c       the command: order, images, the end (kill / leave running / leave stopped)
  */
 #ifndef CRL_DUMP_H
@@ -159,5 +160,9 @@ void dump_track_free(struct dump_track *tr);
 int dump_run(const struct crl_opts *o, bool pre);
 int dump_note_written(struct dump_ctx *d, const char *fmt, const char *id);
 bool dump_shm_seen(struct dump_ctx *d, uint64_t shmid); /* and marks it */
+
+/* ns-check.c */
+/* 0 when pid lives in our namespaces; else -EOPNOTSUPP, after naming the ones it does not share. */
+int dump_ns_check(pid_t pid);
 
 #endif

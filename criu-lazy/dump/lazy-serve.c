@@ -527,7 +527,9 @@ int dump_lazy_serve(struct dump_ctx *d, int lfd)
 							       : "copied out, the tree is gone",
 		(t_ready - t0) / 1e6);
 	ps_say_ready(o->status_fd);
-	ret = ps_run(&srv);
+	ret = crl_notify(o, "status-ready", 0);
+	if (!ret)
+		ret = ps_run(&srv);
 	pr_info("%llu connections (%llu passed the hello), %llu of %llu pages read in %.1f ms\n",
 		(unsigned long long)srv.conns, (unsigned long long)srv.clients,
 		(unsigned long long)l->pages_read, (unsigned long long)pages,

@@ -14,6 +14,7 @@ int cmd_lazy_pages(const struct crl_opts *o);
 int cmd_page_server(const struct crl_opts *o);
 int cmd_check(const struct crl_opts *o);
 int cmd_show(const struct crl_opts *o);
+int cmd_swrk(const struct crl_opts *o);
 
 /* For work not built yet: a clear error and a failure, never a silent success. */
 int cmd_not_built(const struct crl_opts *o, const char *what);

@@ -25,6 +25,10 @@ int log_get_level(void);
 /* The fd of the log file, or -1: children that must not inherit it close it. */
 int log_get_fd(void);
 
+/* The first error logged since log_init(), without its header; "" when none. swrk hands it to
+ * the runtime as the reason of a failure. */
+const char *log_first_error(void);
+
 void log_printf(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define pr_msg(fmt, ...) log_printf(LOG_MSG, fmt, ##__VA_ARGS__)

@@ -14,6 +14,7 @@ enum crl_cmd {
 	CMD_PAGE_SERVER,
 	CMD_CHECK,
 	CMD_SHOW,
+	CMD_SWRK,
 };
 
 struct crl_opts {
@@ -44,7 +45,19 @@ struct crl_opts {
 	const char *feature;   /* check --feature */
 	bool json;	       /* show --json */
 	const char *show_file; /* show FILE */
+	int swrk_fd;	       /* swrk FD: the runtime's SOCK_SEQPACKET end */
+	/* Set by swrk only: runs the runtime's hook named script (CRIU's notify scripts: pre-dump,
+	 * post-dump, setup-namespaces, post-restore, status-ready, ...) for pid and waits for its
+	 * answer. 0, or -errno when the runtime failed it or went away. */
+	int (*notify)(void *arg, const char *script, int pid);
+	void *notify_arg;
 };
+
+/* The runtime's hook, when a runtime drives us; nothing to do otherwise. */
+static inline int crl_notify(const struct crl_opts *o, const char *script, int pid)
+{
+	return o->notify ? o->notify(o->notify_arg, script, pid) : 0;
+}
 
 /* Parses argv. 0 when the command should run, 1 when it already did (help/version), -1 on a usage
  * error (already reported, with usage). */

@@ -10,10 +10,12 @@
 static int log_fd = -1;
 static int log_level = LOG_WARN;
 static struct timespec log_start;
+static char first_error[512];
 
 int log_init(const char *path, int level)
 {
 	log_level = level;
+	first_error[0] = '\0';
 	clock_gettime(CLOCK_MONOTONIC, &log_start);
 	if (!path || !*path || !strcmp(path, "-"))
 		return 0;
@@ -32,6 +34,11 @@ void log_fini(void)
 	if (log_fd >= 0)
 		close(log_fd);
 	log_fd = -1;
+}
+
+const char *log_first_error(void)
+{
+	return first_error;
 }
 
 int log_get_level(void)
@@ -87,6 +94,8 @@ void log_printf(int level, const char *fmt, ...)
 	if ((size_t)(hdr + len) >= sizeof(buf))
 		len = sizeof(buf) - hdr - 1;
 
+	if (level == LOG_ERROR && !first_error[0])
+		snprintf(first_error, sizeof(first_error), "%.*s", len, buf + hdr);
 	if (log_fd >= 0)
 		write_all(log_fd, buf, hdr + len);
 	if (level == LOG_MSG)

@@ -29,17 +29,30 @@ struct lazy_conn {
 	int tasks;
 };
 
-int lazy_connect(struct lazy_conn **plc, const struct crl_opts *o)
+/* The daemon listens in its own work dir, which is its images dir unless told otherwise. A
+ * runtime gives the restore a work dir of its own (runc: a criu.work dir in its state dir), where
+ * no daemon listens; the images dir both were given is where to look next. */
+static int connect_in(int sk, const char *dir, char *path, size_t len)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+
+	if ((size_t)snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/%s", dir,
+			     LAZY_SOCKET_NAME) >= sizeof(addr.sun_path)) {
+		pr_err("the dir path %s is too long for a unix socket\n", dir);
+		return -ENAMETOOLONG;
+	}
+	snprintf(path, len, "%s", addr.sun_path);
+	if (connect(sk, (struct sockaddr *)&addr, sizeof(addr)))
+		return -errno;
+	return 0;
+}
+
+int lazy_connect(struct lazy_conn **plc, const struct crl_opts *o)
+{
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)], path2[sizeof(path)] = "";
 	struct lazy_conn *lc;
 	int ret;
 
-	if ((size_t)snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/%s", o->work_dir,
-			     LAZY_SOCKET_NAME) >= sizeof(addr.sun_path)) {
-		pr_err("the work dir path %s is too long for a unix socket\n", o->work_dir);
-		return -ENAMETOOLONG;
-	}
 	lc = calloc(1, sizeof(*lc));
 	if (!lc)
 		return -ENOMEM;
@@ -50,13 +63,19 @@ int lazy_connect(struct lazy_conn **plc, const struct crl_opts *o)
 		free(lc);
 		return ret;
 	}
-	if (connect(lc->sk, (struct sockaddr *)&addr, sizeof(addr))) {
-		ret = -errno;
+	ret = connect_in(lc->sk, o->work_dir, path, sizeof(path));
+	if ((ret == -ENOENT || ret == -ECONNREFUSED) && strcmp(o->work_dir, o->images_dir)) {
+		ret = connect_in(lc->sk, o->images_dir, path2, sizeof(path2));
+		if (!ret)
+			pr_info("lazy-pages daemon found in the images dir %s\n", o->images_dir);
+	}
+	if (ret) {
 		if (ret == -ENOENT || ret == -ECONNREFUSED)
-			pr_err("no lazy-pages daemon at %s (start 'criu-lazy lazy-pages' first)\n",
-			       addr.sun_path);
-		else
-			pr_perror("cannot connect to the lazy-pages daemon at %s", addr.sun_path);
+			pr_err("no lazy-pages daemon at %s%s%s (start 'criu-lazy lazy-pages' "
+			       "first)\n",
+			       path, path2[0] ? " nor at " : "", path2);
+		else if (ret != -ENAMETOOLONG)
+			pr_errno(ret, "cannot connect to the lazy-pages daemon at %s", path);
 		lazy_disconnect(lc);
 		return ret;
 	}

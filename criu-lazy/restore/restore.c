@@ -266,6 +266,14 @@ int cmd_restore(const struct crl_opts *o)
 		rst_kill_tree(&t);
 		goto out;
 	}
+	/* the runtime's hooks see the root before it runs, as they would with CRIU */
+	ret = crl_notify(o, "setup-namespaces", t.tasks[0].pid);
+	if (!ret)
+		ret = crl_notify(o, "post-restore", t.tasks[0].pid);
+	if (ret) {
+		rst_kill_tree(&t);
+		goto out;
+	}
 	/* orphans of the restored tree go where they would have gone */
 	prctl(PR_SET_CHILD_SUBREAPER, subreaper, 0, 0, 0);
 	for (tk = t.tasks; tk < t.tasks + t.nr_tasks; tk++) {

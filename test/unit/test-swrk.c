@@ -1,0 +1,359 @@
+/* swrk as a container runtime drives it: we play the runtime on a SOCK_SEQPACKET pair, with the
+ * service forked off. VERSION and FEATURE_CHECK answer as runc expects, unknown requests and
+ * options we cannot honour fail with a reason, and a counting child is dumped and restored through
+ * the RPC with the hook round trips in CRIU's order, the restored root as our child, counting on.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmds.h"
+#include "log.h"
+#include "opts.h"
+#include "lib/unit.h"
+
+#include "rpc.pb-c.h"
+
+struct session {
+	int sk;	   /* our end */
+	pid_t srv; /* the forked service */
+	char hooks[256];
+	int post_restore_pid;
+};
+
+static void session_start(struct session *s)
+{
+	int sv[2];
+
+	memset(s, 0, sizeof(*s));
+	UT_ASSERT(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+	s->srv = fork();
+	UT_ASSERT(s->srv >= 0);
+	if (s->srv == 0) {
+		struct crl_opts o = {.cmd = CMD_SWRK, .cmd_name = "swrk", .swrk_fd = sv[1]};
+
+		close(sv[0]);
+		log_init(NULL, 2);
+		_exit(cmd_swrk(&o) ? 1 : 0);
+	}
+	close(sv[1]);
+	s->sk = sv[0];
+}
+
+/* The service's exit status once we closed our end. */
+static int session_end(struct session *s)
+{
+	int st;
+
+	close(s->sk);
+	UT_ASSERT(waitpid(s->srv, &st, 0) == s->srv);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void send_req(struct session *s, const CriuReq *req)
+{
+	size_t len = criu_req__get_packed_size(req);
+	uint8_t buf[4096];
+
+	UT_ASSERT(len <= sizeof(buf));
+	criu_req__pack(req, buf);
+	UT_ASSERT(send(s->sk, buf, len, 0) == (ssize_t)len);
+}
+
+static CriuResp *recv_resp(struct session *s)
+{
+	uint8_t buf[16384];
+	CriuResp *resp;
+	ssize_t n;
+
+	n = recv(s->sk, buf, sizeof(buf), 0);
+	if (n <= 0)
+		UT_FAIL("no answer from the service (%zd, %s)", n, strerror(errno));
+	resp = criu_resp__unpack(NULL, n, buf);
+	UT_ASSERT(resp);
+	return resp;
+}
+
+/* Sends req, answers every hook with success (noting its name), returns the final answer. */
+static CriuResp *call(struct session *s, const CriuReq *req)
+{
+	CriuResp *resp;
+
+	send_req(s, req);
+	while (1) {
+		CriuReq ack = CRIU_REQ__INIT;
+
+		resp = recv_resp(s);
+		if (resp->type != CRIU_REQ_TYPE__NOTIFY)
+			return resp;
+		UT_ASSERT(resp->success && resp->notify && resp->notify->script);
+		snprintf(s->hooks + strlen(s->hooks), sizeof(s->hooks) - strlen(s->hooks), "%s%s",
+			 s->hooks[0] ? "," : "", resp->notify->script);
+		if (!strcmp(resp->notify->script, "post-restore"))
+			s->post_restore_pid = resp->notify->pid;
+		criu_resp__free_unpacked(resp, NULL);
+		ack.type = CRIU_REQ_TYPE__NOTIFY;
+		ack.has_notify_success = true;
+		ack.notify_success = true;
+		send_req(s, &ack);
+	}
+}
+
+static void test_version(void)
+{
+	CriuReq req = CRIU_REQ__INIT;
+	struct session s;
+	CriuResp *resp;
+
+	session_start(&s);
+	req.type = CRIU_REQ_TYPE__VERSION;
+	resp = call(&s, &req);
+	UT_ASSERT(resp->type == CRIU_REQ_TYPE__VERSION && resp->success && resp->version);
+	/* runc computes major*10000 + minor*100 and wants at least 3.0 (3.15 for notifications) */
+	UT_ASSERT(resp->version->major_number * 10000 + resp->version->minor_number * 100 >= 31500);
+	UT_ASSERT(!resp->version->gitid);
+	criu_resp__free_unpacked(resp, NULL);
+	UT_ASSERT(session_end(&s) == 0);
+}
+
+static void test_feature_check(void)
+{
+	CriuFeatures f = CRIU_FEATURES__INIT;
+	CriuReq req = CRIU_REQ__INIT;
+	struct session s;
+	CriuResp *resp;
+
+	session_start(&s);
+	f.has_lazy_pages = f.lazy_pages = true;
+	req.type = CRIU_REQ_TYPE__FEATURE_CHECK;
+	req.features = &f;
+	resp = call(&s, &req);
+	UT_ASSERT(resp->success && resp->features);
+	UT_ASSERT(resp->features->has_lazy_pages);
+	UT_ASSERT(!resp->features->has_mem_track); /* only what was asked */
+	unit_log("lazy_pages: %d", resp->features->lazy_pages);
+	criu_resp__free_unpacked(resp, NULL);
+	UT_ASSERT(session_end(&s) == 0);
+}
+
+static void test_unknown_type(void)
+{
+	CriuReq req = CRIU_REQ__INIT;
+	struct session s;
+	CriuResp *resp;
+
+	session_start(&s);
+	req.type = CRIU_REQ_TYPE__CPUINFO_DUMP;
+	resp = call(&s, &req);
+	UT_ASSERT(resp->type == CRIU_REQ_TYPE__CPUINFO_DUMP && !resp->success);
+	UT_ASSERT(resp->has_cr_errno && resp->cr_errno == EOPNOTSUPP);
+	UT_ASSERT(resp->cr_errmsg && strstr(resp->cr_errmsg, "not implemented"));
+	criu_resp__free_unpacked(resp, NULL);
+	session_end(&s);
+}
+
+static void count_forever(int fd)
+{
+	struct timespec ts = {0, 2000000};
+	char buf[32];
+	long i = 0;
+
+	while (1) {
+		int n = snprintf(buf, sizeof(buf), "%ld\n", ++i);
+
+		if (pwrite(fd, buf, n, 0) != n)
+			_exit(1);
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* The counter runs from a copy of this binary: a restorer cannot make a task's exe the very file
+ * it runs from itself while that is still mapped (PR_SET_MM_MAP says EBUSY). */
+__attribute__((constructor)) static void counter_entry(void)
+{
+	const char *fd = getenv("SWRK_TEST_COUNTER_FD");
+
+	if (fd)
+		count_forever(atoi(fd));
+}
+
+static void copy_self(const char *to)
+{
+	char buf[65536];
+	int in = open("/proc/self/exe", O_RDONLY), out;
+	ssize_t n;
+
+	UT_ASSERT(in >= 0);
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
+	UT_ASSERT(out >= 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		UT_ASSERT(write(out, buf, n) == n);
+	UT_ASSERT(n == 0);
+	close(in);
+	close(out);
+}
+
+/* A child that counts in a file, so a restored copy shows it goes on. */
+static pid_t counter_start(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	char bin[4200], env[64];
+	pid_t pid;
+
+	UT_ASSERT(fd >= 0);
+	snprintf(bin, sizeof(bin), "%s.bin", path);
+	copy_self(bin);
+	snprintf(env, sizeof(env), "SWRK_TEST_COUNTER_FD=%d", fd);
+	pid = fork();
+	UT_ASSERT(pid >= 0);
+	if (pid == 0) {
+		char *argv[] = {bin, NULL}, *envp[] = {env, NULL};
+
+		execve(bin, argv, envp);
+		_exit(127);
+	}
+	close(fd);
+	return pid;
+}
+
+static long counter_read(const char *path)
+{
+	char buf[32] = "";
+	int fd = open(path, O_RDONLY);
+
+	UT_ASSERT(fd >= 0);
+	UT_ASSERT(read(fd, buf, sizeof(buf) - 1) >= 0); /* empty before the first count */
+	close(fd);
+	return atol(buf);
+}
+
+static void wait_count_above(const char *path, long v)
+{
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		if (counter_read(path) > v)
+			return;
+		usleep(10000);
+	}
+	UT_FAIL("the count stayed at %ld", counter_read(path));
+}
+
+static void test_refused_option(void)
+{
+	CriuOpts opts = CRIU_OPTS__INIT;
+	CriuReq req = CRIU_REQ__INIT;
+	char dir[4096], path[4200];
+	struct session s;
+	CriuResp *resp;
+	pid_t child;
+	int dfd;
+
+	snprintf(dir, sizeof(dir), "%s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	snprintf(path, sizeof(path), "%s/count", dir);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	UT_ASSERT(dfd >= 0);
+	child = counter_start(path);
+	session_start(&s);
+	opts.images_dir_fd = dfd;
+	opts.has_pid = true;
+	opts.pid = child;
+	opts.has_ext_unix_sk = opts.ext_unix_sk = true;
+	req.type = CRIU_REQ_TYPE__DUMP;
+	req.opts = &opts;
+	resp = call(&s, &req);
+	UT_ASSERT(!resp->success && resp->cr_errmsg);
+	UT_ASSERT(strstr(resp->cr_errmsg, "ext_unix_sk"));
+	criu_resp__free_unpacked(resp, NULL);
+	session_end(&s);
+	/* refused before anything was touched: still counting */
+	wait_count_above(path, counter_read(path));
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+}
+
+static void test_dump_restore(void)
+{
+	CriuOpts opts = CRIU_OPTS__INIT;
+	CriuReq req = CRIU_REQ__INIT;
+	char dir[4096], path[4200], img[4200];
+	struct session s;
+	CriuResp *resp;
+	long before;
+	pid_t child, got;
+	int dfd, st;
+
+	snprintf(dir, sizeof(dir), "%s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	snprintf(path, sizeof(path), "%s/count", dir);
+	snprintf(img, sizeof(img), "%s/img", dir);
+	UT_ASSERT(mkdir(img, 0700) == 0);
+	dfd = open(img, O_RDONLY | O_DIRECTORY);
+	UT_ASSERT(dfd >= 0);
+	child = counter_start(path);
+	wait_count_above(path, 10);
+
+	session_start(&s);
+	opts.images_dir_fd = dfd;
+	opts.has_pid = true;
+	opts.pid = child;
+	opts.log_file = "dump.log";
+	opts.has_log_level = true;
+	opts.log_level = 4;
+	opts.has_notify_scripts = opts.notify_scripts = true;
+	opts.has_manage_cgroups = opts.manage_cgroups = true;
+	opts.root = "/";
+	req.type = CRIU_REQ_TYPE__DUMP;
+	req.opts = &opts;
+	resp = call(&s, &req);
+	if (!resp->success)
+		UT_FAIL("dump: %s", resp->cr_errmsg ? resp->cr_errmsg : "?");
+	UT_ASSERT(resp->type == CRIU_REQ_TYPE__DUMP);
+	criu_resp__free_unpacked(resp, NULL);
+	UT_ASSERT(session_end(&s) == 0);
+	UT_ASSERT(!strcmp(s.hooks, "pre-dump,post-dump"));
+	/* killed by the dump: reap it so its pid is free for the restore */
+	UT_ASSERT(waitpid(child, &st, 0) == child && WIFSIGNALED(st));
+	before = counter_read(path);
+	usleep(50000);
+	UT_ASSERT(counter_read(path) == before);
+
+	session_start(&s);
+	opts.has_pid = false;
+	opts.log_file = "restore.log";
+	opts.has_rst_sibling = opts.rst_sibling = true;
+	req.type = CRIU_REQ_TYPE__RESTORE;
+	resp = call(&s, &req);
+	if (!resp->success)
+		UT_FAIL("restore: %s", resp->cr_errmsg ? resp->cr_errmsg : "?");
+	UT_ASSERT(resp->restore && resp->restore->pid == child);
+	criu_resp__free_unpacked(resp, NULL);
+	UT_ASSERT(session_end(&s) == 0);
+	UT_ASSERT(!strcmp(s.hooks, "setup-namespaces,post-restore"));
+	UT_ASSERT(s.post_restore_pid == child);
+	wait_count_above(path, before + 5);
+	/* a sibling of the service: ours to reap */
+	kill(child, SIGKILL);
+	got = waitpid(child, &st, 0);
+	UT_ASSERT(got == child);
+	close(dfd);
+}
+
+static const struct unit_test tests[] = {
+    {"VERSION says CRIU 3.15 semantics or later", test_version, 0},
+    {"FEATURE_CHECK answers what was asked", test_feature_check, 0},
+    {"an unknown request fails with a reason", test_unknown_type, 0},
+    {"an option we cannot honour fails the dump, the tree untouched", test_refused_option,
+     UNIT_F_ROOT | UNIT_F_PTRACE},
+    {"dump and restore through the RPC, hooks in order", test_dump_restore,
+     UNIT_F_ROOT | UNIT_F_PTRACE | UNIT_F_CLONE3},
+};
+
+UNIT_MAIN(tests)
