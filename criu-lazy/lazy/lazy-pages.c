@@ -162,6 +162,12 @@ int cmd_lazy_pages(const struct crl_opts *o)
 
 	ret = lp_run(d);
 	running = NULL;
+	/* every page is in and every task let go (lp_run ends well only then, or on a signal):
+	 * the page server need not wait for the rest */
+	if (!ret && !stop_signal && remote) {
+		lp_remote_free(remote);
+		remote = NULL;
+	}
 	if (!ret && stop_signal) {
 		pr_err("stopped by signal %d before every page was in\n", (int)stop_signal);
 		ret = -EINTR;
