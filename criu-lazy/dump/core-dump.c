@@ -39,18 +39,37 @@ struct ksigaction {
 struct scratch {
 	struct inj_ctx *inj;
 	unsigned long addr;
+	bool gadget; /* addr is in our gadget area (one stop per call, batches) */
 	uint8_t saved[SCRATCH_SIZE];
 };
 
-static int scratch_open(struct scratch *s, struct dump_thread *t)
+/* The leader (leader == NULL) gets a gadget area, mapped for the time of the calls and unmapped
+ * before memory is read; its other threads share it. Without one, calls go through the vDSO and
+ * use a scratch area below the red zone of the thread's stack, whose bytes are put back. */
+static int scratch_open(struct scratch *s, struct dump_thread *t, struct scratch *leader)
 {
-	int ret = inj_open(&s->inj, t->tid);
+	int ret;
 
+	s->gadget = false;
+	if (leader && leader->gadget)
+		ret = inj_open_thread(&s->inj, t->tid, leader->inj);
+	else
+		ret = inj_open(&s->inj, t->tid);
 	if (ret) {
 		pr_errno(ret, "thread %d: cannot run syscalls in it", t->tid);
 		return ret;
 	}
 	t->injected = true;
+	if (leader && leader->gadget) {
+		s->gadget = true;
+		s->addr = leader->addr;
+		return 0;
+	}
+	if (!leader && !inj_install_gadget(s->inj, 0)) {
+		s->gadget = true;
+		s->addr = inj_scratch(s->inj);
+		return 0;
+	}
 	s->addr = (t->regs.rsp - RED_ZONE - SCRATCH_SIZE) & ~63UL;
 	ret = inj_read(s->inj, s->addr, s->saved, SCRATCH_SIZE);
 	if (ret) {
@@ -69,7 +88,8 @@ static int scratch_close(struct scratch *s)
 
 	if (!s->inj)
 		return 0;
-	ret = inj_write(s->inj, s->addr, s->saved, SCRATCH_SIZE);
+	if (!s->gadget)
+		ret = inj_write(s->inj, s->addr, s->saved, SCRATCH_SIZE);
 	ret2 = inj_close(s->inj);
 	s->inj = NULL;
 	return ret ? ret : ret2;
@@ -101,20 +121,55 @@ static int rcall_out(struct scratch *s, long nr, long a1, long a2, long a3, long
 	return inj_read(s->inj, s->addr, out, len);
 }
 
+/* All 64 at once through the gadget: one stop instead of 124. */
+static int batch_sigactions(struct scratch *s, struct ksigaction *all)
+{
+	struct inj_call calls[64];
+	int sig, n = 0, ret;
+
+	for (sig = 1; sig <= 64; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		memset(&calls[n], 0, sizeof(calls[n]));
+		calls[n].nr = __NR_rt_sigaction;
+		calls[n].arg[0] = sig;
+		calls[n].arg[2] = s->addr + (sig - 1) * sizeof(*all);
+		calls[n].arg[3] = 8;
+		n++;
+	}
+	ret = inj_batch(s->inj, calls, n);
+	if (ret > 0) {
+		pr_err("thread %d: rt_sigaction %ld in the task failed: %s\n", inj_tid(s->inj),
+		       calls[ret - 1].arg[0], strerror(-calls[ret - 1].ret));
+		return calls[ret - 1].ret;
+	}
+	if (ret)
+		return ret;
+	return inj_read(s->inj, s->addr, all, 64 * sizeof(*all));
+}
+
 static int get_sigactions(struct scratch *s, TaskCoreEntry *tc)
 {
-	struct ksigaction ka;
+	struct ksigaction ka, all[64];
 	int sig, n = 0, ret;
 
 	tc->sigactions = calloc(64, sizeof(SaEntry *));
 	if (!tc->sigactions)
 		return -ENOMEM;
+	if (s->gadget) {
+		ret = batch_sigactions(s, all);
+		if (ret)
+			return ret;
+	}
 	for (sig = 1; sig <= 64; sig++) {
 		SaEntry *e;
 
 		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
-		ret = rcall_out(s, __NR_rt_sigaction, sig, 0, s->addr, 8, &ka, sizeof(ka));
+		if (s->gadget)
+			ka = all[sig - 1];
+		else
+			ret = rcall_out(s, __NR_rt_sigaction, sig, 0, s->addr, 8, &ka, sizeof(ka));
 		if (ret)
 			return ret;
 		e = malloc(sizeof(*e));
@@ -651,7 +706,7 @@ int dump_task_core(struct dump_ctx *d, struct dump_task *t, unsigned long *brk)
 	TaskCoreEntry tc = TASK_CORE_ENTRY__INIT;
 	ThreadCoreEntry *ths = NULL, **pths = NULL;
 	struct proc_status *ps = NULL;
-	struct scratch s = {};
+	struct scratch lead = {}, s = {};
 	struct img_file f = {};
 	char id[16];
 	int i, ret;
@@ -684,21 +739,28 @@ int dump_task_core(struct dump_ctx *d, struct dump_task *t, unsigned long *brk)
 	if (ret)
 		goto out;
 
-	for (i = 0; i < t->nr_threads; i++) {
-		ret = scratch_open(&s, &t->threads[i]);
+	ret = scratch_open(&lead, &t->threads[0], NULL);
+	if (ret)
+		goto out;
+	ret = inject_task(&lead, t->pid, &tc, brk);
+	if (!ret)
+		ret = inject_thread(&lead, &ths[0]);
+	for (i = 1; !ret && i < t->nr_threads; i++) {
+		int ret2;
+
+		ret = scratch_open(&s, &t->threads[i], &lead);
 		if (ret)
-			goto out;
-		ret = i ? 0 : inject_task(&s, t->pid, &tc, brk);
+			break;
+		ret = inject_thread(&s, &ths[i]);
+		ret2 = scratch_close(&s);
 		if (!ret)
-			ret = inject_thread(&s, &ths[i]);
-		if (ret) {
-			scratch_close(&s);
-			goto out;
-		}
-		ret = scratch_close(&s);
-		if (ret)
-			goto out;
+			ret = ret2;
 	}
+	i = scratch_close(&lead); /* the other threads are done with its gadget */
+	if (!ret)
+		ret = i;
+	if (ret)
+		goto out;
 
 	snprintf(id, sizeof(id), "%d", t->pid);
 	ret = open_image_write(&f, d->dirfd, IMG_CORE, id);

@@ -146,9 +146,12 @@ static unsigned long heap_end(const struct dump_task *t)
 	return t->st.start_brk;
 }
 
+static uint64_t now_ns(void);
+
 static int dump_one(struct dump_ctx *d, struct dump_task *t)
 {
 	unsigned long brk = 0;
+	uint64_t t0, t1, t2;
 	int ret;
 
 	if (d->pre) {
@@ -165,13 +168,19 @@ static int dump_one(struct dump_ctx *d, struct dump_task *t)
 			return ret;
 		}
 	}
+	t0 = now_ns();
 	ret = dump_task_core(d, t, &brk);
 	if (ret || t->state == 'Z')
 		return ret;
+	t1 = now_ns();
 	ret = dump_task_mm(d, t, brk);
 	if (ret)
 		return ret;
-	return dump_task_files(d, t);
+	t2 = now_ns();
+	ret = dump_task_files(d, t);
+	pr_debug("process %d: core %.2f ms, memory %.2f ms, files %.2f ms\n", t->pid,
+		 (t1 - t0) / 1e6, (t2 - t1) / 1e6, (now_ns() - t2) / 1e6);
+	return ret;
 }
 
 /* A dump that failed because a task died says so. */
