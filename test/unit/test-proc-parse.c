@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proc-parse.h"
@@ -271,6 +272,36 @@ static void test_fdinfo(void)
 	UT_ERR(proc_parse_fdinfo(getpid(), fd, &fi), -ENOENT);
 }
 
+static void test_timers(void)
+{
+	struct sigevent sev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGRTMIN + 1};
+	struct proc_timer *pt;
+	timer_t t1, t2;
+	int nr, i, seen = 0;
+
+	sev.sigev_value.sival_ptr = (void *)0x1234;
+	UT_EQ(timer_create(CLOCK_MONOTONIC, &sev, &t1), 0);
+	sev.sigev_notify = SIGEV_NONE;
+	UT_EQ(timer_create(CLOCK_REALTIME, &sev, &t2), 0);
+	UT_OK(proc_parse_timers(getpid(), &pt, &nr));
+	UT_EQ(nr, 2);
+	for (i = 0; i < nr; i++) {
+		if (pt[i].id == (int)(long)t1) {
+			UT_EQ(pt[i].signo, SIGRTMIN + 1);
+			UT_EQ(pt[i].sival, 0x1234);
+			UT_EQ(pt[i].notify, SIGEV_SIGNAL);
+			UT_EQ(pt[i].clockid, CLOCK_MONOTONIC);
+			seen++;
+		} else if (pt[i].id == (int)(long)t2) {
+			UT_EQ(pt[i].notify, SIGEV_NONE);
+			UT_EQ(pt[i].clockid, CLOCK_REALTIME);
+			seen++;
+		}
+	}
+	UT_EQ(seen, 2);
+	free(pt);
+}
+
 static void test_sysv_shm(void)
 {
 	struct proc_shm shm;
@@ -306,6 +337,7 @@ static const struct unit_test tests[] = {
     {"children", test_children, 0},
     {"fdinfo", test_fdinfo, 0},
     {"sysv shm", test_sysv_shm, 0},
+    {"posix timers", test_timers, 0},
 };
 
 UNIT_MAIN(tests)
