@@ -59,6 +59,33 @@ ssize_t dump_sk_peek(int fd, void *buf, size_t len, const char *what)
 	return n;
 }
 
+int dump_sk_bufs(int fd, SkEntry *sk)
+{
+	int v, fresh_v, tfd;
+	socklen_t len = sizeof(v);
+
+	if (sk->family != AF_UNIX && sk->type == SOCK_STREAM &&
+	    !(sk->has_state && sk->state == TCP_LISTEN))
+		return 0; /* a TCP connection (not a listener) */
+	tfd = socket(sk->family, sk->type | SOCK_CLOEXEC, sk->protocol);
+	if (tfd < 0)
+		return 0; /* nothing to compare with: the defaults will do */
+	len = sizeof(v);
+	if (!getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &len) &&
+	    !getsockopt(tfd, SOL_SOCKET, SO_SNDBUF, &fresh_v, &len) && v != fresh_v) {
+		sk->has_sndbuf = true;
+		sk->sndbuf = v;
+	}
+	len = sizeof(v);
+	if (!getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &len) &&
+	    !getsockopt(tfd, SOL_SOCKET, SO_RCVBUF, &fresh_v, &len) && v != fresh_v) {
+		sk->has_rcvbuf = true;
+		sk->rcvbuf = v;
+	}
+	close(tfd);
+	return 0;
+}
+
 static void peer_str(const SkEntry *sk, char *buf, size_t size)
 {
 	const size_t off = offsetof(struct sockaddr_un, sun_path);

@@ -358,6 +358,8 @@ int dump_socket(struct FileEntry *fe, pid_t pid, int tfd, uint64_t ino, uint32_t
 		return ret;
 	}
 	ret = fill_sk(fd, sk, ino, flags, what);
+	if (!ret)
+		ret = dump_sk_bufs(fd, sk);
 	if (!ret) {
 		switch (sk->family) {
 		case AF_UNIX:

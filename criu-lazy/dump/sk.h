@@ -12,6 +12,9 @@ struct dump_ctx;
 /* sk-check.c: one MSG_PEEK of a unix socket's queue (bytes, -EAGAIN when empty, or -errno);
  * file descriptors in flight are refused with an error. */
 ssize_t dump_sk_peek(int fd, void *buf, size_t len, const char *what);
+/* SO_SNDBUF/SO_RCVBUF when a program chose them: they differ from a new socket's. TCP
+ * connections are left out, the kernel tunes theirs as it goes. */
+int dump_sk_bufs(int fd, SkEntry *sk);
 /* Refuses unix stream connections to sockets outside the tree (0 or -EOPNOTSUPP). */
 int dump_sk_check_peers(struct dump_ctx *d);
 

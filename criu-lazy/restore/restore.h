@@ -170,6 +170,8 @@ int rst_open_inet_sk(struct rst_tree *t, size_t idx);
 /* socket(), the options a bind depends on, and the bind when bind_it: fd or -errno */
 int rst_inet_socket(const SkEntry *sk, bool bind_it);
 void rst_inet_str(const ProtobufCBinaryData *a, char *buf, size_t size);
+/* SO_SNDBUF/SO_RCVBUF as the image has them (any family) */
+int rst_sk_bufs(int fd, const SkEntry *sk);
 /* An established connection rebuilt, still in TCP_REPAIR mode: fd or -errno. Repair ends in
  * rst_tcp_finish once every connection of the tree exists, so that the first packets of one end
  * find the other (a packet to a port with no connection yet is answered with a reset). */

@@ -65,6 +65,35 @@ static int set_int(int fd, int level, int opt, int v, const SkEntry *sk, const c
 	return 0;
 }
 
+/* SO_SNDBUF/SO_RCVBUF a program chose: the kernel doubles what it is given; past the sysctl
+ * limits only the FORCE variants (CAP_NET_ADMIN) reach the old value. */
+int rst_sk_bufs(int fd, const SkEntry *sk)
+{
+	static const struct {
+		int opt, force;
+		const char *name;
+	} bufs[] = {{SO_SNDBUF, SO_SNDBUFFORCE, "SO_SNDBUF"},
+		    {SO_RCVBUF, SO_RCVBUFFORCE, "SO_RCVBUF"}};
+	unsigned int i;
+
+	for (i = 0; i < 2; i++) {
+		bool has = i ? sk->has_rcvbuf : sk->has_sndbuf;
+		int v = (i ? sk->rcvbuf : sk->sndbuf) / 2;
+
+		if (!has)
+			continue;
+		if (setsockopt(fd, SOL_SOCKET, bufs[i].force, &v, sizeof(v)) &&
+		    setsockopt(fd, SOL_SOCKET, bufs[i].opt, &v, sizeof(v))) {
+			int err = -errno;
+
+			pr_perror("socket %" PRIu64 ": cannot set %s to %d", sk->ino, bufs[i].name,
+				  v * 2);
+			return err;
+		}
+	}
+	return 0;
+}
+
 /* The socket, its options, its bound address: what every inet socket needs. */
 int rst_inet_socket(const SkEntry *sk, bool bind_it)
 {
@@ -92,6 +121,8 @@ int rst_inet_socket(const SkEntry *sk, bool bind_it)
 		ret = set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, sk->v6only, sk, "IPV6_V6ONLY");
 	if (!ret && sk->has_nodelay && sk->nodelay)
 		ret = set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1, sk, "TCP_NODELAY");
+	if (!ret)
+		ret = rst_sk_bufs(fd, sk);
 	if (ret)
 		goto fail;
 	if (bind_it && sk->has_name && addr_ok(sk, &sk->name) && addr_port(&sk->name) &&

@@ -206,6 +206,8 @@ static int usk_opts(struct usk *u)
 		ret = set_int(u->fd, SOL_SOCKET, SO_PASSCRED, 1, sk->ino, "SO_PASSCRED");
 	if (!ret && sk->has_keepalive && sk->keepalive)
 		ret = set_int(u->fd, SOL_SOCKET, SO_KEEPALIVE, 1, sk->ino, "SO_KEEPALIVE");
+	if (!ret)
+		ret = rst_sk_bufs(u->fd, sk);
 	return ret;
 }
 

@@ -1,5 +1,6 @@
 /* UDP: a socket bound to a loopback port, another bound and connected to it, an IPv6 one bound
- * to ::1. After restore the addresses are the same and datagrams flow both ways. */
+ * to ::1. After restore the addresses and a chosen SO_RCVBUF are the same and datagrams flow both
+ * ways. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -24,7 +25,8 @@ int main(int argc, char **argv)
 	struct sockaddr_storage srv_name, cli_name, v6_name, from;
 	socklen_t sl = sizeof(srv_name), cl = sizeof(cli_name), l6 = sizeof(v6_name), fl;
 	char back[64];
-	int srv, cli, s6, have6 = 1;
+	int srv, cli, s6, have6 = 1, rcvbuf = 50000, v;
+	socklen_t optlen = sizeof(v);
 
 	test_init(argc, argv);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -34,6 +36,9 @@ int main(int argc, char **argv)
 	    getsockname(srv, (void *)&srv_name, &sl) || bind(cli, (void *)&a, sizeof(a)) ||
 	    connect(cli, (void *)&srv_name, sl) || getsockname(cli, (void *)&cli_name, &cl))
 		pr_perror("udp setup");
+	if (setsockopt(srv, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) ||
+	    getsockopt(srv, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &optlen))
+		pr_perror("SO_RCVBUF");
 	a6.sin6_addr = in6addr_loopback;
 	s6 = socket(AF_INET6, SOCK_DGRAM, 0);
 	if (s6 < 0 || bind(s6, (void *)&a6, sizeof(a6)) || getsockname(s6, (void *)&v6_name, &l6))
@@ -41,6 +46,8 @@ int main(int argc, char **argv)
 	test_daemon();
 	test_waitsig();
 
+	if (getsockopt(srv, SOL_SOCKET, SO_RCVBUF, &v, &optlen) || v != rcvbuf)
+		fail("SO_RCVBUF was %d, is %d", rcvbuf, v);
 	if (!same_name(srv, &srv_name, sl, 0))
 		fail("the server's address changed");
 	if (!same_name(cli, &cli_name, cl, 0) || !same_name(cli, &srv_name, sl, 1))

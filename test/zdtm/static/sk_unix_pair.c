@@ -1,6 +1,7 @@
 /* Unix socketpairs with data queued both ways: a stream pair written in several chunks, a
  * seqpacket pair (record boundaries), a pair shut down for writing one way, and a stream whose
- * peer was closed with data still queued. Data, boundaries, shutdowns and O_NONBLOCK survive. */
+ * peer was closed with data still queued. Data, boundaries, shutdowns, O_NONBLOCK
+ * and a chosen SO_SNDBUF survive. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -26,12 +27,17 @@ static int recv_all(int fd, char *buf, int len)
 int main(int argc, char **argv)
 {
 	static char buf[LEN], back[LEN];
-	int st[2], sp[2], sh[2], cl[2], i;
+	int st[2], sp[2], sh[2], cl[2], i, sndbuf, v;
+	socklen_t optlen = sizeof(int);
 
 	test_init(argc, argv);
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, st) || socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sp) ||
 	    socketpair(AF_UNIX, SOCK_STREAM, 0, sh) || socketpair(AF_UNIX, SOCK_STREAM, 0, cl))
 		pr_perror("socketpair");
+	sndbuf = 300000;
+	if (setsockopt(st[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) ||
+	    getsockopt(st[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, &optlen))
+		pr_perror("SO_SNDBUF");
 	datagen(buf, LEN, 11);
 	/* chunks of different sizes, both ways */
 	for (i = 0; i < 8; i++)
@@ -53,6 +59,8 @@ int main(int argc, char **argv)
 	test_daemon();
 	test_waitsig();
 
+	if (getsockopt(st[0], SOL_SOCKET, SO_SNDBUF, &v, &optlen) || v != sndbuf)
+		fail("SO_SNDBUF was %d, is %d", sndbuf, v);
 	if (!(fcntl(st[1], F_GETFL) & O_NONBLOCK) || (fcntl(st[0], F_GETFL) & O_NONBLOCK))
 		fail("O_NONBLOCK changed");
 	if (recv_all(st[1], back, LEN) != LEN || memcmp(buf, back, LEN))
