@@ -2,6 +2,7 @@
  * limits, timers, prctl bits, alternate stacks, rseq, robust lists, pending signals, credentials
  * and seccomp filters. */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/capability.h>
 #include <linux/prctl.h>
 #include <linux/seccomp.h>
@@ -187,11 +188,36 @@ out:
  * read it on some kernels): glibc keeps it at a fixed offset from the thread pointer, the tid
  * field of struct pthread. Ours tells the offset; the task's memory, holding its own tid there,
  * confirms it is the same layout. 0 when unknown. */
+/* A word of the task's memory: from the images when they have its page (reading the task
+ * could wait for a lazy page), else from the task. 0 or -errno. */
+static int read_mem(struct inj_ctx *inj, struct pgs_ctx *pages, uint64_t addr, void *val,
+		    size_t len)
+{
+	if (pages && (addr & (PGS_PAGE_SIZE - 1)) + len <= PGS_PAGE_SIZE) {
+		static __thread char page[PGS_PAGE_SIZE];
+
+		/* a hole may be a page served from elsewhere (dump --lazy-pages): ask the task */
+		if (pgs_read(pages, addr & ~(PGS_PAGE_SIZE - 1), 1, page) == 1) {
+			memcpy(val, page + (addr & (PGS_PAGE_SIZE - 1)), len);
+			return 0;
+		}
+	}
+	return inj_read(inj, addr, val, len);
+}
+
+/* glibc's thread control block starts with two pointers to itself (tcb, self). */
+static bool glibc_tcb(struct inj_ctx *inj, struct pgs_ctx *pages, uint64_t tp)
+{
+	uint64_t w[3];
+
+	return !read_mem(inj, pages, tp, w, sizeof(w)) && w[0] == tp && w[2] == tp;
+}
+
 static uint64_t guess_clear_tid(struct inj_ctx *inj, struct pgs_ctx *pages,
-				const ThreadCoreEntry *tc)
+				const ThreadCoreEntry *tc, bool repair)
 {
 	static long off = -1;
-	uint64_t addr;
+	uint64_t addr, tp = tc->regs->fs_base;
 	uint32_t val;
 
 	if (off == -1) {
@@ -203,23 +229,23 @@ static uint64_t guess_clear_tid(struct inj_ctx *inj, struct pgs_ctx *pages,
 		if (off < 0 || off > 65536)
 			off = 0;
 	}
-	if (!off || !tc->regs->fs_base)
+	if (!off || !tp)
 		return 0;
-	addr = tc->regs->fs_base + off;
-	/* from the images when they have the page: reading the task could wait for a lazy page */
-	if (pages && (addr & (PGS_PAGE_SIZE - 1)) + sizeof(val) <= PGS_PAGE_SIZE) {
-		static __thread char page[PGS_PAGE_SIZE];
-		int ret = pgs_read(pages, addr & ~(PGS_PAGE_SIZE - 1), 1, page);
-
-		/* a hole may be a page served from elsewhere (dump --lazy-pages): ask the task */
-		if (ret == 1) {
-			memcpy(&val, page + (addr & (PGS_PAGE_SIZE - 1)), sizeof(val));
-			return val == tc->tid ? addr : 0;
-		}
+	addr = tp + off;
+	if (read_mem(inj, pages, addr, &val, sizeof(val)))
+		return 0;
+	pr_debug("thread %u: tid word at %#" PRIx64 " reads %u\n", tc->tid, addr, val);
+	if (val == tc->tid)
+		return addr;
+	/* Zero: the kernel cleared it when the dumped thread was killed while another process
+	 * still shared its memory (a post-copy source on this host keeps the tree's memory alive
+	 * that way), which glibc reads as "this thread has exited". Put the tid back. */
+	if (repair && !val && glibc_tcb(inj, pages, tp) && !inj_write(inj, addr, &tc->tid, 4)) {
+		pr_info("thread %u: its tid word in glibc's thread block was cleared: put back\n",
+			tc->tid);
+		return addr;
 	}
-	if (inj_read(inj, addr, &val, sizeof(val)) || val != tc->tid)
-		return 0;
-	return addr;
+	return 0;
 }
 
 #ifndef PR_TIMER_CREATE_RESTORE_IDS
@@ -374,12 +400,14 @@ int rst_restore_thread_mem_state(struct rst_tree *t, struct rst_task *tk, struct
 	uint64_t clear_tid;
 	int ret;
 
-	(void)t;
 	ret = batch_init(&b, th->inj);
 	if (ret)
 		return ret;
-	clear_tid =
-	    tc->has_clear_tid_addr ? tc->clear_tid_addr : guess_clear_tid(th->inj, tk->pages, tc);
+	/* the guess also checks (and on a post-copy source's images repairs) glibc's tid word,
+	 * which is where a known address points too */
+	clear_tid = guess_clear_tid(th->inj, tk->pages, tc, t->inv->lazy_pages);
+	if (tc->has_clear_tid_addr)
+		clear_tid = tc->clear_tid_addr;
 	if (clear_tid)
 		batch_add(&b, "set_tid_address", __NR_set_tid_address, clear_tid, 0, 0, 0, 0, 0);
 	if (tc->rseq && tc->rseq->rseq_abi_pointer)
