@@ -1,10 +1,13 @@
-/* criu-lazy page-server -D DIR --port P [--address A] --lazy-pages: serves an image directory's
- * pages to remote lazy restores (lazy-pages --page-server on the destination). Several
+/* criu-lazy page-server -D DIR --port P [--address A] [--lazy-pages]. Without --lazy-pages it
+ * receives the page images a remote `dump --page-server` pushes. With it, it serves an image
+ * directory's pages to remote lazy restores (lazy-pages --page-server on the destination). Several
  * destinations may pull the same images at once; each connection has its own thread. Frames go
  * out as they are stored, checksums included: the client checks them. The server says it is ready
  * on --status-fd once it listens, and exits 0 when its clients are done (page-server.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +84,70 @@ void ps_say_ready(int fd)
 	close(fd);
 }
 
+struct recv_dir {
+	int dirfd;
+	_Atomic unsigned int files;
+};
+
+static int recv_serve(void *arg, struct pxf_conn *c)
+{
+	struct recv_dir *rd = arg;
+	unsigned int files = 0;
+	int ret = pxf_serve_put(c, rd->dirfd, &files);
+
+	atomic_fetch_add(&rd->files, files);
+	return ret;
+}
+
+/* Without --lazy-pages: the images a remote `dump --page-server` pushes (its page images) are
+ * written into DIR, each under its name once whole. */
+static int receive_images(const struct crl_opts *o)
+{
+	struct ps_server srv = {.lfd = -1, .serve = recv_serve};
+	struct recv_dir rd = {.dirfd = -1};
+	int ret;
+
+	if (mkdir(o->images_dir, 0755) && errno != EEXIST) {
+		ret = -errno;
+		pr_perror("cannot create %s", o->images_dir);
+		return ret;
+	}
+	rd.dirfd = open(o->images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rd.dirfd < 0) {
+		ret = -errno;
+		pr_perror("cannot open the images dir %s", o->images_dir);
+		return ret;
+	}
+	srv.lfd = ps_listen(o->address, o->port);
+	if (srv.lfd < 0) {
+		ret = srv.lfd;
+		goto out;
+	}
+	srv.arg = &rd;
+	srv.reconnect_s = o->lazy_timeout;
+	if (o->pidfile) {
+		ret = ps_write_pidfile(o->pidfile);
+		if (ret)
+			goto out;
+	}
+	pr_info("receiving images into %s on %s port %d\n", o->images_dir,
+		o->address ? o->address : "127.0.0.1", o->port);
+	ps_say_ready(o->status_fd);
+	ret = ps_run(&srv);
+	pr_info("%u files received, %llu connections, %llu ended with an error\n",
+		atomic_load(&rd.files), (unsigned long long)srv.conns,
+		(unsigned long long)srv.conn_errors);
+	if (!ret && srv.conn_errors) {
+		pr_err("a dump did not push all its images\n");
+		ret = -EIO;
+	}
+out:
+	if (srv.lfd >= 0)
+		close(srv.lfd);
+	close(rd.dirfd);
+	return ret;
+}
+
 int cmd_page_server(const struct crl_opts *o)
 {
 	struct ps_server srv = {.lfd = -1, .serve = dir_serve};
@@ -88,11 +155,8 @@ int cmd_page_server(const struct crl_opts *o)
 	uint8_t uuid[PGS_UUID_LEN];
 	int dirfd, ret;
 
-	if (!o->lazy_pages) {
-		pr_err("receiving images pushed by 'dump --page-server' is not supported yet: "
-		       "page-server serves lazy restores only (--lazy-pages)\n");
-		return -ENOSYS;
-	}
+	if (!o->lazy_pages)
+		return receive_images(o);
 	dirfd = open(o->images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0) {
 		ret = -errno;

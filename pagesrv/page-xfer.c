@@ -174,6 +174,10 @@ static uint32_t max_payload(uint16_t type)
 		return PXF_MAX_PAGES_PAYLOAD;
 	case PXF_ERROR:
 		return 8 + PXF_MAX_ERROR_TEXT;
+	case PXF_PUT_FILE:
+		return 16 + PXF_MAX_NAME + PXF_MAX_PUT_DATA;
+	case PXF_PUT_OK:
+		return 8;
 	default:
 		return 0;
 	}

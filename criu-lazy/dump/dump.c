@@ -250,8 +250,10 @@ int dump_run(const struct crl_opts *o, bool pre)
 	uint64_t t0 = now_ns(), t_frozen, t1;
 	int lfd = -1, i, ret;
 
-	if (o->page_server) {
-		pr_err("dump: --page-server is not implemented yet in this version of criu-lazy\n");
+	if (o->page_server && (pre || o->lazy_pages)) {
+		pr_err("dump: --page-server with %s is not implemented yet in this version of "
+		       "criu-lazy\n",
+		       pre ? "pre-dump" : "--lazy-pages");
 		return -ENOSYS;
 	}
 	if (mkdir(o->images_dir, 0755) && errno != EEXIST) {
@@ -305,6 +307,8 @@ int dump_run(const struct crl_opts *o, bool pre)
 		ret = write_pstree(&d);
 	if (!ret)
 		ret = write_inventory(&d); /* last: its presence says the set is complete */
+	if (!ret && o->page_server)
+		ret = dump_push_pages(&d);
 	if (!ret)
 		ret = crl_notify(o, "post-dump", o->tree_pid);
 	if (ret) {

@@ -146,6 +146,9 @@ void dump_lazy_free(struct dump_ctx *d); /* accepts d->lazy NULL */
 int dump_lazy_note(struct dump_ctx *d, pid_t pid, uint64_t addr);
 int dump_lazy_serve(struct dump_ctx *d, int lfd);
 
+/* page-push.c: dump --page-server, the page images go to a remote page server. 0 or -errno. */
+int dump_push_pages(struct dump_ctx *d);
+
 /* track.c: reading the parent set of a chain, the pages written since, arming the next round */
 int dump_track_open_parent(struct dump_ctx *d);
 int dump_track_prepare(struct dump_ctx *d, struct dump_task *t);

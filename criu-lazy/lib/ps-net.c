@@ -59,6 +59,7 @@ struct ps_conn {
 	struct ps_state *st;
 	int fd;
 	char peer[64];
+	uint8_t uuid[PGS_UUID_LEN]; /* the client's, when the server takes any */
 };
 
 static void *conn_thread(void *arg)
@@ -71,7 +72,8 @@ static void *conn_thread(void *arg)
 	setsockopt(pc->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	ret = pxf_conn_create(&c, pc->fd, 0);
 	if (!ret) {
-		ret = pxf_accept_hello(c, st->s->uuid);
+		ret = st->s->uuid ? pxf_accept_hello(c, st->s->uuid)
+				  : pxf_accept_hello_any(c, pc->uuid);
 		if (ret)
 			pr_warn("%s: refused: %s\n", pc->peer, pxf_last_error(c));
 	}

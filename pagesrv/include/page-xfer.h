@@ -69,6 +69,8 @@ enum pxf_type {
 	PXF_GET_PAGES = 5,
 	PXF_PAGES = 6,
 	PXF_ERROR = 7,
+	PXF_PUT_FILE = 8, /* pushing images, see below */
+	PXF_PUT_OK = 9,
 };
 
 #define PXF_F_MORE 1
@@ -272,5 +274,27 @@ struct pxf_adapt {
  * adapt only counts bytes). */
 int pxf_serve_src(struct pxf_conn *c, const struct pxf_src_ops *ops, void *arg, int level,
 		  struct pxf_adapt *adapt);
+
+/* ---- pushing images to a page server (dump --page-server) ----
+ * PUT_FILE  c->s  u32 name_len, u32 flags, u64 offset, name, data
+ *                 name: 1..PXF_MAX_NAME bytes of [A-Za-z0-9._-], ending ".img", not starting
+ *                 with "."; data: at most PXF_MAX_PUT_DATA bytes at offset; chunks of one file come
+ *                 in order, the first at offset 0; PXF_PUT_LAST on the last one, which puts the
+ *                 file in place (written under a temporary name until then).
+ * PUT_OK    s->c  u64 bytes of the file written so far (on PXF_PUT_LAST: the file is in place)
+ * A server that receives takes the uuid of the client's HELLO (pxf_accept_hello_any). */
+#define PXF_MAX_NAME 255
+#define PXF_MAX_PUT_DATA (4u << 20)
+#define PXF_PUT_LAST 1u
+
+/* As pxf_accept_hello, for any dump: its uuid goes to uuid_out. */
+int pxf_accept_hello_any(struct pxf_conn *c, uint8_t *uuid_out);
+
+/* Client: sends the whole file fd (size bytes) as name, waiting for each PUT_OK. 0 or -errno. */
+int pxf_put_file(struct pxf_conn *c, const char *name, int fd, uint64_t size);
+
+/* Server: receives PUT_FILE requests into dirfd until the client closes (0) or fails (-errno;
+ * the client was told). *files counts the files put in place. */
+int pxf_serve_put(struct pxf_conn *c, int dirfd, unsigned int *files);
 
 #endif

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Remote lazy pages, what must fail and how: a daemon for another dump (uuid), a client of another
-# protocol version, garbage on the wire, nobody listening, and the commands not built yet. Each
+# protocol version, garbage on the wire, nobody listening, and a combination not built yet. Each
 # case wants a non-zero exit and one clear error; the page server must go on serving after each
-# bad client. Loopback only, a few seconds.
+# bad client. And dump --page-server pushing its page images to a receiving page-server, restored
+# from there. Loopback only, a few seconds.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CRIU=$ROOT/build/bin/criu-lazy
@@ -43,7 +44,7 @@ expect_fail() {
 }
 
 # two dumps of one test: two image sets with different uuids
-mkdir -p "$WORK/work" "$WORK/a" "$WORK/b" "$WORK/dst"
+mkdir -p "$WORK/work" "$WORK/a" "$WORK/b" "$WORK/dst" "$WORK/recv"
 (cd "$WORK/work" && exec setsid "$ROOT/build/test/zdtm/static/maps00" --pidfile="$WORK/test.pid" \
 	--outfile="$WORK/test.out" </dev/null >/dev/null 2>&1) &
 for i in $(seq 200); do [ -s "$WORK/test.pid" ] && break; sleep 0.05; done
@@ -104,8 +105,44 @@ kill -TERM "$PS"
 
 expect_fail "nobody listening" "cannot connect" "$WORK/dst/lazy-pages.log" \
 	"$CRIU" lazy-pages -D "$WORK/dst" --page-server --address 127.0.0.1 --port "$PORT" -o lazy-pages.log
-expect_fail "page-server receiving pushed images" "not supported yet" "$WORK/a/ps2.log" \
-	"$CRIU" page-server -D "$WORK/a" --port "$PORT" -o ps2.log
-expect_fail "dump --page-server" "not implemented yet" "$WORK/c/dump.log" \
-	"$CRIU" dump -t $$ -D "$WORK/c" --page-server --address 127.0.0.1 --port "$PORT" -o dump.log
+
+# dump --page-server: the page images go to a receiving page-server, the rest stays; together
+# they restore, and the test finds its memory as it was
+(cd "$WORK/work" && exec setsid "$ROOT/build/test/zdtm/static/heap" --pidfile="$WORK/push.pid" \
+	--outfile="$WORK/push.out" </dev/null >/dev/null 2>&1) &
+for i in $(seq 200); do [ -s "$WORK/push.pid" ] && break; sleep 0.05; done
+PID=$(cat "$WORK/push.pid")
+PIDS+=("$PID")
+PORT2=$((PORT + 1))
+exec 8>"$WORK/ready2"
+"$CRIU" page-server -D "$WORK/recv" --address 127.0.0.1 --port "$PORT2" -o ps.log -v4 \
+	--status-fd 8 &
+RS=$!
+PIDS+=("$RS")
+exec 8>&-
+for i in $(seq 100); do [ -s "$WORK/ready2" ] && break; sleep 0.05; done
+if ! timeout 30 "$CRIU" dump -t "$PID" -D "$WORK/push" --page-server --address 127.0.0.1 \
+	--port "$PORT2" -o dump.log -v4; then
+	fail "dump --page-server: $(grep -h 'Error (' "$WORK/push/dump.log" | head -1)"
+elif ls "$WORK/push/" | grep -q '^page'; then
+	fail "dump --page-server left page images behind"
+elif ! timeout 10 tail --pid="$RS" -f /dev/null || ! wait "$RS"; then
+	fail "the receiving page-server did not end well"
+else
+	for i in $(seq 200); do [ -e "/proc/$PID" ] || break; sleep 0.05; done
+	cp "$WORK/push/"*.img "$WORK/recv/"
+	if ! timeout 30 "$CRIU" restore -D "$WORK/recv" -d --pidfile "$WORK/push-r.pid" -o restore.log; then
+		fail "restore of pushed images: $(grep -h 'Error (' "$WORK/recv/restore.log" | head -1)"
+	else
+		kill -TERM "$PID"
+		for i in $(seq 500); do [ -e "/proc/$PID" ] || break; sleep 0.01; done
+		if grep -q PASS "$WORK/push.out"; then
+			ok "dump --page-server: $(grep -h 'pushed' "$WORK/push/dump.log" | sed 's/.*dump: //'), restored from the server's directory"
+		else
+			fail "restored from pushed images, the test says: $(cat "$WORK/push.out")"
+		fi
+	fi
+fi
+expect_fail "dump --page-server --lazy-pages" "not implemented yet" "$WORK/c/dump.log" \
+	"$CRIU" dump -t $$ -D "$WORK/c" --page-server --lazy-pages --address 127.0.0.1 --port "$PORT" -o dump.log
 exit $FAILED
