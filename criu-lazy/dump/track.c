@@ -278,13 +278,19 @@ static int create_uffd(struct dump_task *t)
 		return ret;
 	th->injected = true;
 	ret = inj_syscall(inj, &res, __NR_userfaultfd, O_CLOEXEC | O_NONBLOCK, 0, 0, 0, 0, 0);
+	/* a task without privilege may only have one that ignores kernel faults: WP_ASYNC never
+	 * reports faults anyway */
+	if (!ret && res == -EPERM)
+		ret = inj_syscall(inj, &res, __NR_userfaultfd,
+				  O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY, 0, 0, 0, 0, 0);
 	inj_close(inj);
 	if (ret)
 		return ret;
 	if (res < 0) {
-		pr_err("process %d: userfaultfd() in the task failed: %s\n", t->pid,
-		       strerror(-res));
-		return res;
+		pr_warn("process %d: userfaultfd() in the task failed (%s): its memory is not "
+			"tracked, the next round reads all of it\n",
+			t->pid, strerror(-res));
+		return 1;
 	}
 	t->track.task_fd = res;
 	t->track.created = true;
@@ -311,7 +317,7 @@ int dump_track_arm(struct dump_ctx *d, struct dump_task *t)
 	if (tr->uffd < 0) {
 		ret = create_uffd(t);
 		if (ret)
-			return ret;
+			return ret < 0 ? ret : 0;
 	}
 	pm_fd = open_pagemap(t->pid);
 	if (pm_fd < 0)
