@@ -330,6 +330,34 @@ static void drop_keepers(struct lazy_dump *l)
 	}
 }
 
+/* A thread that exits while another process shares its mm writes to that memory: 0 at its
+ * clear_child_tid address (glibc's tid word) and OWNER_DIED into robust futexes it holds. With a
+ * keeper sharing the mm, that would change the pages served; so the tree's threads forget both
+ * before they are killed. */
+static int forget_exit_writes(struct dump_task *dt)
+{
+	int j, ret = 0;
+
+	for (j = 0; !ret && j < dt->nr_threads; j++) {
+		struct inj_ctx *inj;
+		long r;
+
+		ret = inj_open(&inj, dt->threads[j].tid);
+		if (ret)
+			break;
+		dt->threads[j].injected = true;
+		ret = inj_syscall(inj, &r, SYS_set_tid_address, 0, 0, 0, 0, 0, 0);
+		if (!ret)
+			ret = inj_syscall(inj, &r, SYS_set_robust_list, 0, 24, 0, 0, 0, 0);
+		if (!ret && r < 0)
+			ret = (int)r;
+		r = inj_close(inj);
+		if (!ret)
+			ret = (int)r;
+	}
+	return ret;
+}
+
 /* Keepers for every task with lazy pages; 0, or -errno with none left behind. */
 static int make_keepers(struct dump_ctx *d)
 {
@@ -345,6 +373,10 @@ static int make_keepers(struct dump_ctx *d)
 		if (k == d->nr_tasks || !t->nr)
 			continue;
 		ret = make_keeper(&d->tasks[k], &kp);
+		if (!ret) {
+			t->rpid = kp;
+			ret = forget_exit_writes(&d->tasks[k]);
+		}
 		if (ret) {
 			pr_warn(
 			    "process %d: no keeper for its memory (%s): copying it out instead\n",
@@ -352,7 +384,6 @@ static int make_keepers(struct dump_ctx *d)
 			drop_keepers(l);
 			return ret;
 		}
-		t->rpid = kp;
 		pr_debug("process %d: its memory is held by %d\n", t->pid, kp);
 	}
 	return 0;
