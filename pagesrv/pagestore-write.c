@@ -23,8 +23,9 @@
 #include "pagemap.pb-c.h"
 
 #define PG PGS_PAGE_SIZE
-/* a parent run longer than this is recorded as several entries (nr_pages is 32-bit) */
-#define MAX_PARENT_PAGES (1u << 30)
+/* a parent run longer than a frame is recorded as several entries: readers size their buffers by
+ * PGS_MAX_FRAME_PAGES, whatever the kind of entry */
+#define MAX_PARENT_PAGES PGS_MAX_FRAME_PAGES
 
 struct pgs_writer {
 	struct img_file map;

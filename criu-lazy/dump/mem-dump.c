@@ -146,7 +146,9 @@ static int add_parent_page(struct mem_batch *b, unsigned long addr, uint32_t fla
 
 	if (ret)
 		return ret;
-	if (b->par_nr && b->par_start + b->par_nr * PAGE_SZ == addr && b->par_flags == flags) {
+	/* entries stay within a frame's size, as every reader's buffers expect */
+	if (b->par_nr && b->par_start + b->par_nr * PAGE_SZ == addr && b->par_flags == flags &&
+	    b->par_nr < PGS_MAX_FRAME_PAGES) {
 		b->par_nr++;
 		return 0;
 	}
