@@ -224,7 +224,11 @@ int swrk_map_opts(struct swrk *sw, const CriuOpts *ro, enum crl_cmd cmd, struct 
 		o->port = ro->ps->has_port ? ro->ps->port : 0;
 		if (ro->ps->has_fd) /* CRIU's "connect through this fd" */
 			return refuse("ps.fd", "the page server is reached by address and port");
-		if (cmd != CMD_PAGE_SERVER)
+		if (cmd == CMD_RESTORE)
+			return refuse("ps", "a lazy restore takes its pages from the lazy-pages daemon");
+		/* with lazy_pages the dump is the page server (post-copy source); without, it
+		 * would send the images to one */
+		if (cmd != CMD_PAGE_SERVER && !o->lazy_pages)
 			o->page_server = true;
 	}
 	if (ro->has_status_fd) {

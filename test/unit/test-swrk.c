@@ -6,9 +6,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -18,6 +20,7 @@
 #include "cmds.h"
 #include "log.h"
 #include "opts.h"
+#include "lazy-register.h"
 #include "lib/unit.h"
 
 #include "rpc.pb-c.h"
@@ -346,6 +349,145 @@ static void test_dump_restore(void)
 	close(dfd);
 }
 
+static int free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	UT_ASSERT(fd >= 0);
+	UT_ASSERT(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	UT_ASSERT(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+/* Answers hooks until the one named last, which is acknowledged too; the final answer, if it came
+ * first, is a failure. */
+static void hooks_until(struct session *s, const char *last)
+{
+	while (1) {
+		CriuReq ack = CRIU_REQ__INIT;
+		CriuResp *resp = recv_resp(s);
+		bool done;
+
+		if (resp->type != CRIU_REQ_TYPE__NOTIFY)
+			UT_FAIL("answer before the %s hook: %s", last,
+				resp->cr_errmsg ? resp->cr_errmsg : "?");
+		snprintf(s->hooks + strlen(s->hooks), sizeof(s->hooks) - strlen(s->hooks), "%s%s",
+			 s->hooks[0] ? "," : "", resp->notify->script);
+		done = !strcmp(resp->notify->script, last);
+		criu_resp__free_unpacked(resp, NULL);
+		ack.type = CRIU_REQ_TYPE__NOTIFY;
+		ack.has_notify_success = ack.notify_success = true;
+		send_req(s, &ack);
+		if (done)
+			return;
+	}
+}
+
+/* Lazy migration the way runc does it: DUMP with lazy_pages and a page server (ready when the
+ * status-ready hook comes), a lazy-pages daemon pulling from it, then RESTORE with lazy_pages and
+ * a work dir of the runtime's own, where no daemon listens: it is found in the images dir. */
+static void test_lazy_migration(void)
+{
+	CriuPageServerInfo ps = CRIU_PAGE_SERVER_INFO__INIT;
+	CriuOpts opts = CRIU_OPTS__INIT;
+	CriuReq req = CRIU_REQ__INIT;
+	char dir[4096], path[4200], img[4200], work[4200], sock[4300];
+	struct session src, dst;
+	CriuResp *resp;
+	int dfd, wfd, st, i, port = free_port();
+	pid_t child, daemon;
+	long before;
+
+	snprintf(dir, sizeof(dir), "%s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	snprintf(path, sizeof(path), "%s/count", dir);
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(work, sizeof(work), "%s/work", dir);
+	UT_ASSERT(mkdir(img, 0700) == 0 && mkdir(work, 0700) == 0);
+	dfd = open(img, O_RDONLY | O_DIRECTORY);
+	wfd = open(work, O_RDONLY | O_DIRECTORY);
+	UT_ASSERT(dfd >= 0 && wfd >= 0);
+	child = counter_start(path);
+	wait_count_above(path, 10);
+	alarm(40);
+
+	session_start(&src);
+	opts.images_dir_fd = dfd;
+	opts.has_work_dir_fd = true;
+	opts.work_dir_fd = wfd;
+	opts.has_pid = true;
+	opts.pid = child;
+	opts.log_file = "dump.log";
+	opts.has_notify_scripts = opts.notify_scripts = true;
+	opts.has_lazy_pages = opts.lazy_pages = true;
+	ps.address = "127.0.0.1";
+	ps.has_port = true;
+	ps.port = port;
+	opts.ps = &ps;
+	req.type = CRIU_REQ_TYPE__DUMP;
+	req.opts = &opts;
+	send_req(&src, &req);
+	hooks_until(&src, "status-ready");
+	UT_ASSERT(!strcmp(src.hooks, "pre-dump,post-dump,status-ready"));
+	UT_ASSERT(waitpid(child, &st, 0) == child && WIFSIGNALED(st));
+	before = counter_read(path);
+
+	daemon = fork();
+	UT_ASSERT(daemon >= 0);
+	if (daemon == 0) {
+		struct crl_opts o = {.cmd = CMD_LAZY_PAGES,
+				     .cmd_name = "lazy-pages",
+				     .images_dir = img,
+				     .work_dir = img,
+				     .page_server = true,
+				     .address = "127.0.0.1",
+				     .port = port,
+				     .status_fd = -1,
+				     .lazy_timeout = 10,
+				     .swrk_fd = -1,
+				     .log_level = 2};
+
+		close(src.sk);
+		_exit(cmd_lazy_pages(&o) ? 1 : 0);
+	}
+	snprintf(sock, sizeof(sock), "%s/%s", img, LAZY_SOCKET_NAME);
+	for (i = 0; i < 500 && access(sock, F_OK); i++)
+		usleep(10000);
+	UT_ASSERT(!access(sock, F_OK));
+
+	session_start(&dst);
+	opts.has_pid = false;
+	opts.ps = NULL;
+	opts.log_file = "restore.log";
+	opts.has_rst_sibling = opts.rst_sibling = true;
+	req.type = CRIU_REQ_TYPE__RESTORE;
+	resp = call(&dst, &req);
+	if (!resp->success)
+		UT_FAIL("restore: %s", resp->cr_errmsg ? resp->cr_errmsg : "?");
+	UT_ASSERT(resp->restore && resp->restore->pid == child);
+	criu_resp__free_unpacked(resp, NULL);
+	UT_ASSERT(session_end(&dst) == 0);
+	wait_count_above(path, before + 5);
+
+	/* every page pulled: the daemon and the source's dump both end well */
+	UT_ASSERT(waitpid(daemon, &st, 0) == daemon && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	resp = recv_resp(&src);
+	if (!resp->success)
+		UT_FAIL("lazy dump: %s", resp->cr_errmsg ? resp->cr_errmsg : "?");
+	UT_ASSERT(resp->type == CRIU_REQ_TYPE__DUMP);
+	criu_resp__free_unpacked(resp, NULL);
+	UT_ASSERT(session_end(&src) == 0);
+	wait_count_above(path, counter_read(path));
+	alarm(0);
+	kill(child, SIGKILL);
+	UT_ASSERT(waitpid(child, &st, 0) == child);
+	close(dfd);
+	close(wfd);
+}
+
 static const struct unit_test tests[] = {
     {"VERSION says CRIU 3.15 semantics or later", test_version, 0},
     {"FEATURE_CHECK answers what was asked", test_feature_check, 0},
@@ -354,6 +496,8 @@ static const struct unit_test tests[] = {
      UNIT_F_ROOT | UNIT_F_PTRACE},
     {"dump and restore through the RPC, hooks in order", test_dump_restore,
      UNIT_F_ROOT | UNIT_F_PTRACE | UNIT_F_CLONE3},
+    {"lazy migration through the RPC, daemon found in the images dir", test_lazy_migration,
+     UNIT_F_ROOT | UNIT_F_PTRACE | UNIT_F_CLONE3 | UNIT_F_UFFD | UNIT_F_PIDFD_GETFD},
 };
 
 UNIT_MAIN(tests)
