@@ -117,6 +117,31 @@ static bool in_tree(const struct dump_ctx *d, uint64_t ino)
 	return false;
 }
 
+static bool listener_in_tree(const struct dump_ctx *d, const SkEntry *sk)
+{
+	int i;
+
+	for (i = 0; i < d->nr_files; i++) {
+		const SkEntry *o = ((const FileEntry *)d->files[i].entry)->sk;
+
+		if (o && o->family == AF_UNIX && o->has_state && o->state == TCP_LISTEN &&
+		    o->has_name && o->name.len == sk->peer_name.len &&
+		    !memcmp(o->name.data, sk->peer_name.data, o->name.len))
+			return true;
+	}
+	return false;
+}
+
+/* A stream whose peer has no inode is a connection its listener has not accepted yet (or one
+ * whose peer is closed: shut down both ways). */
+static bool pending_outside(const struct dump_ctx *d, const SkEntry *sk)
+{
+	return sk->type != SOCK_DGRAM && sk->has_state && sk->state == TCP_ESTABLISHED &&
+	       (!sk->has_peer_ino || !sk->peer_ino) && sk->has_peer_name &&
+	       sk->peer_name.len > offsetof(struct sockaddr_un, sun_path) &&
+	       !(sk->has_shutdown && sk->shutdown == 3) && !listener_in_tree(d, sk);
+}
+
 int dump_sk_check_peers(struct dump_ctx *d)
 {
 	char peer[128];
@@ -127,10 +152,17 @@ int dump_sk_check_peers(struct dump_ctx *d)
 		const FileEntry *fe = f->entry;
 		const SkEntry *sk = fe->sk;
 
-		if (fe->type != FD_TYPE__FD_UNIXSK || !sk || !sk->has_peer_ino || !sk->peer_ino ||
-		    in_tree(d, sk->peer_ino))
+		if (fe->type != FD_TYPE__FD_UNIXSK || !sk)
 			continue;
 		peer_str(sk, peer, sizeof(peer));
+		if (pending_outside(d, sk)) {
+			pr_err("process %d fd %d: unix socket %lu is connected to %s outside the "
+			       "dumped tree (not accepted yet): not supported\n",
+			       f->pid, f->fd, (unsigned long)sk->ino, peer);
+			return -EOPNOTSUPP;
+		}
+		if (!sk->has_peer_ino || !sk->peer_ino || in_tree(d, sk->peer_ino))
+			continue;
 		if (sk->type != SOCK_DGRAM) {
 			pr_err("process %d fd %d: unix socket %lu is connected to %s (socket %lu) "
 			       "outside the dumped tree: not supported\n",
