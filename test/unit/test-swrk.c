@@ -3,6 +3,7 @@
  * options we cannot honour fail with a reason, and a counting child is dumped and restored through
  * the RPC with the hook round trips in CRIU's order, the restored root as our child, counting on.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -488,6 +489,143 @@ static void test_lazy_migration(void)
 	close(wfd);
 }
 
+/* True once pid has exited: reaped if it became ours, a zombie of whoever reaps it, or gone. */
+static bool wait_gone(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	int i, st, fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	for (i = 0; i < 1000; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			return true;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = '\0';
+		p = strrchr(buf, ')');
+		if (p && p[1] == ' ' && p[2] == 'Z')
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/* Copies the files of from that to lacks (the dump's own images next to the pushed pages). */
+static int merge_dir(const char *from, const char *to)
+{
+	char a[8192], b[8192], buf[65536];
+	struct dirent *de;
+	int n = 0, in, out;
+	DIR *d = opendir(from);
+	ssize_t r;
+
+	UT_ASSERT(d);
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(a, sizeof(a), "%s/%s", from, de->d_name);
+		snprintf(b, sizeof(b), "%s/%s", to, de->d_name);
+		if (!access(b, F_OK))
+			continue;
+		in = open(a, O_RDONLY);
+		out = open(b, O_WRONLY | O_CREAT | O_EXCL, 0600);
+		UT_ASSERT(in >= 0 && out >= 0);
+		while ((r = read(in, buf, sizeof(buf))) > 0)
+			UT_ASSERT(write(out, buf, r) == r);
+		close(in);
+		close(out);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Pre-copy migration through the RPC: PAGE_SERVER answers with the pid and port of a server
+ * receiving into its images dir, DUMP with ps pushes the pages there, and the two dirs together
+ * restore (RESTORE) to a tree that counts on. */
+static void test_page_server_push(void)
+{
+	CriuPageServerInfo ps = CRIU_PAGE_SERVER_INFO__INIT;
+	CriuOpts opts = CRIU_OPTS__INIT;
+	CriuReq req = CRIU_REQ__INIT;
+	char dir[4096], path[4200], src_dir[4200], dst_dir[4200];
+	struct session s;
+	CriuResp *resp;
+	int sfd, dfd, st, port = free_port();
+	pid_t child, srv;
+	long before;
+
+	snprintf(dir, sizeof(dir), "%s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	snprintf(path, sizeof(path), "%s/count", dir);
+	snprintf(src_dir, sizeof(src_dir), "%s/src", dir);
+	snprintf(dst_dir, sizeof(dst_dir), "%s/dst", dir);
+	UT_ASSERT(mkdir(src_dir, 0700) == 0 && mkdir(dst_dir, 0700) == 0);
+	sfd = open(src_dir, O_RDONLY | O_DIRECTORY);
+	dfd = open(dst_dir, O_RDONLY | O_DIRECTORY);
+	UT_ASSERT(sfd >= 0 && dfd >= 0);
+	child = counter_start(path);
+	wait_count_above(path, 10);
+	alarm(40);
+
+	session_start(&s);
+	opts.images_dir_fd = dfd;
+	opts.log_file = "page-server.log";
+	ps.address = "127.0.0.1";
+	ps.has_port = true;
+	ps.port = port;
+	opts.ps = &ps;
+	req.type = CRIU_REQ_TYPE__PAGE_SERVER;
+	req.opts = &opts;
+	resp = call(&s, &req);
+	if (!resp->success)
+		UT_FAIL("page server: %s", resp->cr_errmsg ? resp->cr_errmsg : "?");
+	UT_ASSERT(resp->ps && resp->ps->has_pid && resp->ps->has_port && resp->ps->port == port);
+	srv = resp->ps->pid;
+	criu_resp__free_unpacked(resp, NULL);
+	UT_ASSERT(session_end(&s) == 0);
+
+	session_start(&s);
+	opts.images_dir_fd = sfd;
+	opts.log_file = "dump.log";
+	opts.has_pid = true;
+	opts.pid = child;
+	req.type = CRIU_REQ_TYPE__DUMP;
+	resp = call(&s, &req);
+	if (!resp->success)
+		UT_FAIL("dump to the page server: %s", resp->cr_errmsg ? resp->cr_errmsg : "?");
+	criu_resp__free_unpacked(resp, NULL);
+	UT_ASSERT(session_end(&s) == 0);
+	UT_ASSERT(waitpid(child, &st, 0) == child && WIFSIGNALED(st));
+	/* its client done, the server ends; it was the service's child, now reparented */
+	UT_ASSERT(wait_gone(srv));
+	before = counter_read(path);
+	UT_ASSERT(merge_dir(src_dir, dst_dir) > 0);
+
+	session_start(&s);
+	opts.images_dir_fd = dfd;
+	opts.has_pid = false;
+	opts.ps = NULL;
+	opts.log_file = "restore.log";
+	opts.has_rst_sibling = opts.rst_sibling = true;
+	req.type = CRIU_REQ_TYPE__RESTORE;
+	resp = call(&s, &req);
+	if (!resp->success)
+		UT_FAIL("restore: %s", resp->cr_errmsg ? resp->cr_errmsg : "?");
+	UT_ASSERT(resp->restore && resp->restore->pid == child);
+	criu_resp__free_unpacked(resp, NULL);
+	UT_ASSERT(session_end(&s) == 0);
+	wait_count_above(path, before + 5);
+	alarm(0);
+	kill(child, SIGKILL);
+	UT_ASSERT(waitpid(child, &st, 0) == child);
+	close(sfd);
+	close(dfd);
+}
+
 static const struct unit_test tests[] = {
     {"VERSION says CRIU 3.15 semantics or later", test_version, 0},
     {"FEATURE_CHECK answers what was asked", test_feature_check, 0},
@@ -498,6 +636,8 @@ static const struct unit_test tests[] = {
      UNIT_F_ROOT | UNIT_F_PTRACE | UNIT_F_CLONE3},
     {"lazy migration through the RPC, daemon found in the images dir", test_lazy_migration,
      UNIT_F_ROOT | UNIT_F_PTRACE | UNIT_F_CLONE3 | UNIT_F_UFFD | UNIT_F_PIDFD_GETFD},
+    {"PAGE_SERVER receives what a DUMP with ps pushes; both dirs restore", test_page_server_push,
+     UNIT_F_ROOT | UNIT_F_PTRACE | UNIT_F_CLONE3},
 };
 
 UNIT_MAIN(tests)
