@@ -191,11 +191,12 @@ static bool thread_settled(struct rst_task *tk, struct rst_thread *th)
 	return th->restarting < 0 || in_syscall(tk->pid, th->tid, th->restarting);
 }
 
-/* The tree is declared restored only once every thread has run since its detach, and those that
- * re-enter an interrupted syscall are back in it (bounded: a call that returns at once never
- * shows). Detaching leaves TIF_SIGPENDING set on each thread: until a thread has been through
- * its return to user space, it can take a process-directed signal meant for a sibling (a thread
- * in sigsuspend misses the signal it waits for, which a running sibling handled). */
+/* The tree is declared restored only once every thread (of a multi-threaded process) has run
+ * since its detach, and those that re-enter an interrupted syscall are back in it (bounded: a call
+ * that returns at once never shows). Detaching leaves TIF_SIGPENDING set on each thread: until a
+ * thread has been through its return to user space, it can take a process-directed signal meant for
+ * a sibling (a thread in sigsuspend misses the signal it waits for, which a running sibling
+ * handled). */
 void rst_settle(struct rst_tree *t)
 {
 	struct timespec ts = {0, 200000};
@@ -208,7 +209,8 @@ void rst_settle(struct rst_tree *t)
 		for (tk = t->tasks; tk < t->tasks + t->nr_tasks; tk++) {
 			size_t j;
 
-			if (tk->zombie)
+			/* one thread: every signal is its own, nothing to wait for */
+			if (tk->zombie || tk->nr_threads == 1)
 				continue;
 			for (j = 0; j < tk->nr_threads; j++) {
 				struct rst_thread *th = &tk->threads[j];
