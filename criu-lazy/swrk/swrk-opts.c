@@ -60,8 +60,6 @@ static int check_unsupported(const CriuOpts *ro, enum crl_cmd cmd)
 {
 	if (ro->ext_unix_sk)
 		return refuse("ext_unix_sk", "unix sockets connected outside the tree");
-	if (ro->evasive_devices)
-		return refuse("evasive_devices", "device files are opened by path only");
 	if (ro->auto_dedup)
 		return refuse("auto_dedup", "images are never punched after a restore");
 	if (ro->link_remap || ro->force_irmap || ro->n_irmap_scan_paths)
@@ -225,7 +223,8 @@ int swrk_map_opts(struct swrk *sw, const CriuOpts *ro, enum crl_cmd cmd, struct 
 		if (ro->ps->has_fd) /* CRIU's "connect through this fd" */
 			return refuse("ps.fd", "the page server is reached by address and port");
 		if (cmd == CMD_RESTORE)
-			return refuse("ps", "a lazy restore takes its pages from the lazy-pages daemon");
+			return refuse("ps",
+				      "a lazy restore takes its pages from the lazy-pages daemon");
 		/* with lazy_pages the dump is the page server (post-copy source); without, it
 		 * would send the images to one */
 		if (cmd != CMD_PAGE_SERVER && !o->lazy_pages)
@@ -240,6 +239,9 @@ int swrk_map_opts(struct swrk *sw, const CriuOpts *ro, enum crl_cmd cmd, struct 
 		/* the runtime puts this service in the container's cgroups before restoring
 		 * (runc's criuApplyCgroups), and the restored tasks are its children */
 		pr_info("cgroups: restored tasks stay in the cgroups the runtime put us in\n");
+	if (ro->has_evasive_devices && ro->evasive_devices)
+		pr_info("evasive_devices: device files are reopened by path; a changed device "
+			"number is only warned about\n");
 	if (ro->freeze_cgroup)
 		pr_info("freeze_cgroup %s: the tree is frozen with ptrace instead\n",
 			ro->freeze_cgroup);

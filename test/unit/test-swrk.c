@@ -284,8 +284,18 @@ static void test_refused_option(void)
 	waitpid(child, NULL, 0);
 }
 
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1e3 + (t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
 static void test_dump_restore(void)
 {
+	struct timespec t0;
+	double dump_ms;
 	CriuOpts opts = CRIU_OPTS__INIT;
 	CriuReq req = CRIU_REQ__INIT;
 	char dir[4096], path[4200], img[4200];
@@ -316,7 +326,9 @@ static void test_dump_restore(void)
 	opts.root = "/";
 	req.type = CRIU_REQ_TYPE__DUMP;
 	req.opts = &opts;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	resp = call(&s, &req);
+	dump_ms = ms_since(&t0);
 	if (!resp->success)
 		UT_FAIL("dump: %s", resp->cr_errmsg ? resp->cr_errmsg : "?");
 	UT_ASSERT(resp->type == CRIU_REQ_TYPE__DUMP);
@@ -334,7 +346,10 @@ static void test_dump_restore(void)
 	opts.log_file = "restore.log";
 	opts.has_rst_sibling = opts.rst_sibling = true;
 	req.type = CRIU_REQ_TYPE__RESTORE;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	resp = call(&s, &req);
+	unit_log("through the RPC, hooks included: dump %.1f ms, restore %.1f ms", dump_ms,
+		 ms_since(&t0));
 	if (!resp->success)
 		UT_FAIL("restore: %s", resp->cr_errmsg ? resp->cr_errmsg : "?");
 	UT_ASSERT(resp->restore && resp->restore->pid == child);
