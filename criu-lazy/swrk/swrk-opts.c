@@ -129,6 +129,56 @@ static int check_dump_root(const CriuOpts *ro, int pid)
 	return 0;
 }
 
+/* Our own cgroup in the hierarchy whose controllers are ctrl ("" for the unified one), from
+ * /proc/self/cgroup. 0, or -ENOENT when no line has them. */
+static int own_cgroup(const char *ctrl, char *path, size_t len)
+{
+	char line[4096], *c, *p;
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	int ret = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (ret && fgets(line, sizeof(line), f)) {
+		c = strchr(line, ':');
+		p = c ? strchr(c + 1, ':') : NULL;
+		if (!p)
+			continue;
+		*p++ = '\0';
+		p[strcspn(p, "\n")] = '\0';
+		if (!strcmp(c + 1, ctrl)) {
+			snprintf(path, len, "%s", p);
+			ret = 0;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+/* cg_root says where the restored tasks belong. The runtime has put this service there already
+ * (runc: the cgroups it made for the container) and the tasks we make inherit ours, so the
+ * request is honoured when we are where it says; moving ourselves is not built. */
+static int check_cg_roots(const CriuOpts *ro)
+{
+	char own[4096];
+	size_t i;
+
+	for (i = 0; i < ro->n_cg_root; i++) {
+		const char *ctrl = ro->cg_root[i]->ctrl ? ro->cg_root[i]->ctrl : "";
+
+		if (own_cgroup(ctrl, own, sizeof(own))) {
+			pr_err("cg_root %s:%s: no cgroup hierarchy with these controllers here\n",
+			       ctrl, ro->cg_root[i]->path);
+			return -ENOENT;
+		}
+		if (strcmp(own, ro->cg_root[i]->path))
+			return refuse("cg_root",
+				      "the tasks would land in the cgroups of this service, "
+				      "not in the ones asked for");
+	}
+	return 0;
+}
+
 static int open_status_fd(struct swrk *sw, int fd, int *out)
 {
 	char p[64];
@@ -235,6 +285,9 @@ int swrk_map_opts(struct swrk *sw, const CriuOpts *ro, enum crl_cmd cmd, struct 
 		if (ret)
 			return ret;
 	}
+	ret = check_cg_roots(ro);
+	if (ret)
+		return ret;
 	if (ro->has_manage_cgroups && ro->manage_cgroups)
 		/* the runtime puts this service in the container's cgroups before restoring
 		 * (runc's criuApplyCgroups), and the restored tasks are its children */

@@ -251,8 +251,27 @@ static void wait_count_above(const char *path, long v)
 	UT_FAIL("the count stayed at %ld", counter_read(path));
 }
 
+/* The first hierarchy of /proc/self/cgroup: its controllers and our path in it. */
+static void first_cgroup(char *ctrl, size_t clen, char *path, size_t plen)
+{
+	char line[4096], *c, *p;
+	FILE *f = fopen("/proc/self/cgroup", "r");
+
+	UT_ASSERT(f && fgets(line, sizeof(line), f));
+	fclose(f);
+	c = strchr(line, ':');
+	p = c ? strchr(c + 1, ':') : NULL;
+	UT_ASSERT(p);
+	*p++ = '\0';
+	p[strcspn(p, "\n")] = '\0';
+	snprintf(ctrl, clen, "%s", c + 1);
+	snprintf(path, plen, "%s", p);
+}
+
 static void test_refused_option(void)
 {
+	CgroupRoot cg = CGROUP_ROOT__INIT, *cgp = &cg;
+	char ctrl[256], cg_path[4096];
 	CriuOpts opts = CRIU_OPTS__INIT;
 	CriuReq req = CRIU_REQ__INIT;
 	char dir[4096], path[4200];
@@ -278,6 +297,20 @@ static void test_refused_option(void)
 	UT_ASSERT(strstr(resp->cr_errmsg, "ext_unix_sk"));
 	criu_resp__free_unpacked(resp, NULL);
 	session_end(&s);
+
+	/* tasks would not land in the cgroup asked for */
+	first_cgroup(ctrl, sizeof(ctrl), cg_path, sizeof(cg_path));
+	cg.ctrl = ctrl;
+	cg.path = "/not-where-we-are";
+	opts.n_cg_root = 1;
+	opts.cg_root = &cgp;
+	opts.has_ext_unix_sk = opts.ext_unix_sk = false;
+	session_start(&s);
+	resp = call(&s, &req);
+	UT_ASSERT(!resp->success && resp->cr_errmsg);
+	UT_ASSERT(strstr(resp->cr_errmsg, "cg_root"));
+	criu_resp__free_unpacked(resp, NULL);
+	session_end(&s);
 	/* refused before anything was touched: still counting */
 	wait_count_above(path, counter_read(path));
 	kill(child, SIGKILL);
@@ -294,6 +327,8 @@ static double ms_since(const struct timespec *t0)
 
 static void test_dump_restore(void)
 {
+	CgroupRoot cg = CGROUP_ROOT__INIT, *cgp = &cg;
+	char ctrl[256], cg_path[4096];
 	struct timespec t0;
 	double dump_ms;
 	CriuOpts opts = CRIU_OPTS__INIT;
@@ -323,6 +358,11 @@ static void test_dump_restore(void)
 	opts.log_level = 4;
 	opts.has_notify_scripts = opts.notify_scripts = true;
 	opts.has_manage_cgroups = opts.manage_cgroups = true;
+	first_cgroup(ctrl, sizeof(ctrl), cg_path, sizeof(cg_path));
+	cg.ctrl = ctrl;
+	cg.path = cg_path;
+	opts.n_cg_root = 1;
+	opts.cg_root = &cgp;
 	opts.root = "/";
 	req.type = CRIU_REQ_TYPE__DUMP;
 	req.opts = &opts;
