@@ -11,17 +11,22 @@
 # kills the tree before it serves, so the pids are free) and "veth" (two network namespaces, the
 # destination in its own pid namespace: pages come straight from the frozen tree). The TCP
 # round trip of this machine is measured in the same run (build/bench/tcp-floor).
-# Usage: bench/remote-lazy.sh [MiB ...]   (default: 256 1024), RUNS=n (default 2), LINKS="loopback veth"
+# Usage: bench/remote-lazy.sh [MiB ...]   (default: 256; BENCH_FULL=1: 256 1024 4096), RUNS=n
+# (default 1), LINKS="loopback veth"
+# Prints `key value unit` lines (bench/run.sh), the rest as # comments.
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 CRIU=$ROOT/build/bin/criu-lazy
 WORKLOAD=$ROOT/build/test/zdtm/static/demo_workload
-RUNS=${RUNS:-2}
+RUNS=${RUNS:-1}
 LINKS=${LINKS:-loopback veth}
 SIZES=("$@")
-[ ${#SIZES[@]} -gt 0 ] || SIZES=(256 1024)
+if [ ${#SIZES[@]} -eq 0 ]; then
+	SIZES=(256)
+	[ "${BENCH_FULL:-0}" != 0 ] && SIZES=(256 1024 4096)
+fi
 DIR=$(mktemp -d /tmp/remote-lazy.XXXXXX)
 TAG=crlb$$
 SRC=$TAG-s DST=$TAG-d
@@ -111,10 +116,16 @@ one_run() {
 	DPID=
 	WPID=
 	set -- $res
-	printf '%-8s %6s MiB  downtime %7.1f ms (restore started at %.1f)  all in %7.1f ms  source %s | %s\n' \
+	local k=postcopy.$link.${mb}m ready lat
+	ready=$(grep -ho 'ready after [0-9.]* ms' "$d/img/dump.log" | grep -o '[0-9.]*' | head -1)
+	lat=$(grep -h 'fault service' "$d/dst/lazy-pages.log" | sed 's/.*faults/faults/')
+	printf '# %-8s %6s MiB  downtime %7.1f ms (restore started at %.1f)  all in %7.1f ms  source ready after %s ms | %s\n' \
 		"$link" "$mb" "$(echo "$1 / 1000" | bc -l)" "$(echo "$3 / 1000" | bc -l)" \
-		"$(echo "$2 / 1000" | bc -l)" "$(grep -ho 'ready after [0-9.]* ms' "$d/img/dump.log")" \
-		"$(grep -h 'fault service' "$d/dst/lazy-pages.log" | sed 's/.*faults/faults/')"
+		"$(echo "$2 / 1000" | bc -l)" "$ready" "$lat"
+	# key value unit lines for bench/run.sh and report.py
+	printf '%s.downtime %.1f ms\n%s.all_in %.1f ms\n%s.source_ready %s ms\n' \
+		"$k" "$(echo "$1 / 1000" | bc -l)" "$k" "$(echo "$2 / 1000" | bc -l)" "$k" "${ready:-0}"
+	echo "$lat" | sed -n 's/.*p50 \([0-9.]*\) us, p99 \([0-9.]*\) us.*/'"$k"'.fault_p50 \1 us\n'"$k"'.fault_p99 \2 us/p'
 }
 
 # loopback: run in a pid namespace of our own whose init (this script's bash) reaps the killed
@@ -123,7 +134,9 @@ if [ -n "${INNER_ONE:-}" ]; then
 	one_run loopback "$INNER_ONE"
 	exit
 fi
-[ -x build/bench/tcp-floor ] && build/bench/tcp-floor 2>/dev/null | grep -i "rtt\|round" | head -3
+[ -x build/bench/tcp-floor ] && build/bench/tcp-floor 2>/dev/null | grep -i "rtt.*p50\|rtt.*p99" |
+	head -2 | sed 's/^/# /'
+echo "# post-copy: downtime = dump start to the tree running at the destination"
 for link in $LINKS; do
 	[ "$link" = veth ] && setup_netns
 	for mb in "${SIZES[@]}"; do

@@ -9,7 +9,7 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=$root/build/bench
 out=$root/bench/out
-default_set="uffd-floor zstd-floor fill-floor tcp-floor remote-floor lazy-restore"
+default_set="uffd-floor zstd-floor fill-floor tcp-floor remote-floor lazy-restore remote-lazy"
 set_=${BENCH_ONLY:-$default_set}
 if [ "${BENCH_FULL:-0}" != 0 ]; then
 	limit=900
