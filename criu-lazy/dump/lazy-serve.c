@@ -1,17 +1,20 @@
 /* dump --lazy-pages --address A --port P: the post-copy source. The images are written as by a
- * plain dump except the contents of lazy pages (private anonymous memory): mem-dump.c hands their
- * addresses here instead of to the page store, so pagemap-PID.img/pages-PID.img hold only the
- * pages restore writes at once (the page under each stack pointer, copied-on-write pages of file
- * mappings, shared memory), and inventory.img says lazy_pages. The index of the lazy pages lives
- * here and goes out with GET_INDEX: present pages in frames cut as the page store cuts them
- * (windows of PGS_DEFAULT_FRAME_PAGES aligned pages), except that zero pages are not looked for
- * while the tree is frozen; a frame that turns out zero goes as a hole.
+ * plain dump except the contents of lazy pages (private anonymous memory that is not locked):
+ * mem-dump.c hands their addresses here instead of to the page store, so pagemap-PID.img and
+ * pages-PID.img hold only the pages restore writes at once (the page under each stack pointer,
+ * copied-on-write pages of file mappings, locked memory; shared memory has its own images), and
+ * inventory.img says lazy_pages. The index of the lazy pages lives here and goes out with
+ * GET_INDEX: present pages in frames cut as the page store cuts them (windows of
+ * PGS_DEFAULT_FRAME_PAGES aligned pages), except that zero pages are not looked for while the
+ * tree is frozen (that is downtime); a frame that turns out zero is sent compressed.
  *
  * Where pages are read from. A destination on another host gets them straight from the frozen
- * tasks (process_vm_readv), compressed on the fly; the tree stays frozen until the clients are
- * done, then it is killed (or let go with -R/-s). A destination on this host (a loopback
- * address) needs the tree's pids back before it can restore, so the lazy pages are first copied
- * into this process and the tree is killed before the server says it is ready. */
+ * tasks (process_vm_readv), raw or compressed on the fly (pxf_serve_src); the tree stays frozen
+ * until the clients are done, then it is killed (or let go with -R/-s; or let run when the
+ * clients left without taking a page, so nothing replaced it). A destination on this host (a
+ * loopback address) needs the tree's pids back before it can restore: the memory is handed to a
+ * keeper per process (below) and the tree is killed before the server says it is ready; with
+ * -R/-s, or without a keeper, the lazy pages are copied into this process first. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
