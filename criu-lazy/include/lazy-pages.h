@@ -41,6 +41,7 @@ struct lp_config {
 	int nr_workers; /* prefetch threads; 0: one per CPU; -1: no prefetch (faults only) */
 	int timeout_s;	/* a page read that takes longer fails the tasks; 0: no limit */
 	bool no_kill;	/* tests: report a lost task instead of killing it (the pid is ours) */
+	bool guard; /* fork a guard process (lazy/guard.c); not when our own memory is registered */
 };
 
 struct lp_stats {

@@ -58,6 +58,7 @@ void lp_task_gone(struct lp_task *t)
 	t->dead = 1;
 	pthread_mutex_unlock(&t->lock);
 	ev_del(t->d->loop, &t->ev);
+	lp_guard_release(t->d, t);
 	t->missing = 0;
 	t->nr_ext = 0;
 	t->nr_pending = 0;
@@ -66,38 +67,19 @@ void lp_task_gone(struct lp_task *t)
 /* A fork child whose pid we never learnt: its parent's children we do not know are it. */
 static void kill_unknown_children(struct lp_task *t)
 {
-	char path[64];
-	struct dirent *de;
-	DIR *dir;
+	struct lp_task *o;
+	pid_t *known;
+	int nr = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/task", t->parent);
-	dir = opendir(path);
-	if (!dir)
-		return;
-	while ((de = readdir(dir))) {
-		char cpath[320];
-		FILE *f;
-		int pid;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", t->parent, de->d_name);
-		f = fopen(cpath, "r");
-		if (!f)
-			continue;
-		while (fscanf(f, "%d", &pid) == 1) {
-			struct lp_task *o;
-
-			for (o = t->d->tasks; o && o->pid != pid; o = o->next)
-				;
-			if (!o) {
-				pr_err("killing pid %d, a fork child of %d\n", pid, t->parent);
-				kill(pid, SIGKILL);
-			}
-		}
-		fclose(f);
-	}
-	closedir(dir);
+	for (o = t->d->tasks; o; o = o->next)
+		nr++;
+	known = calloc(nr + 1, sizeof(*known));
+	nr = 0;
+	for (o = t->d->tasks; o && known; o = o->next)
+		if (o->pid > 0)
+			known[nr++] = o->pid;
+	lp_kill_children_of(t->parent, known, nr);
+	free(known);
 }
 
 static void kill_task(struct lp_task *t)
@@ -199,10 +181,15 @@ static void task_free(struct lp_task *t)
 
 static int task_link(struct lp_daemon *d, struct lp_task *t)
 {
-	int ret = ev_add(d->loop, &t->ev);
+	int ret = lp_guard_add(d, t);
 
 	if (ret)
 		return ret;
+	ret = ev_add(d->loop, &t->ev);
+	if (ret) {
+		lp_guard_release(d, t);
+		return ret;
+	}
 	pthread_mutex_lock(&d->qlock);
 	t->next = d->tasks;
 	d->tasks = t;
@@ -389,6 +376,7 @@ int lp_create(struct lp_daemon **pd, const struct lp_config *cfg)
 	pthread_mutex_init(&d->qlock, NULL);
 	pthread_cond_init(&d->qcond, NULL);
 	wd_init(d);
+	d->guard_fd = -1;
 	d->done_ev.fd = -1;
 	d->order_dirfd = -1;
 	d->nr_workers = cfg->nr_workers;
@@ -406,6 +394,12 @@ int lp_create(struct lp_daemon **pd, const struct lp_config *cfg)
 	if (ret)
 		goto err;
 	ev_set_idle(d->loop, lp_idle, d);
+	/* before the workers: the guard is forked from a single-threaded process */
+	if (cfg->guard) {
+		ret = lp_guard_start(d);
+		if (ret)
+			goto err;
+	}
 	ret = pf_start(d);
 	if (ret)
 		goto err;
@@ -448,6 +442,7 @@ void lp_free(struct lp_daemon *d)
 		       (unsigned long long)t->missing);
 		kill_task(t);
 	}
+	lp_guard_stop(d);
 	while ((t = d->tasks)) {
 		d->tasks = t->next;
 		task_free(t);

@@ -65,6 +65,7 @@ struct lp_task {
 	size_t nr_order, order_cursor;
 	uint64_t *pending; /* faults to retry after -EAGAIN */
 	int nr_pending, cap_pending;
+	uint64_t guard_id; /* 0: the guard does not hold its uffd */
 };
 
 struct lp_item {
@@ -103,6 +104,9 @@ struct lp_rec {
 
 struct lp_daemon {
 	struct lp_config cfg;
+	int guard_fd; /* guard.c: -1 when there is none */
+	pid_t guard_pid;
+	uint64_t guard_seq;
 	struct lp_conn *conn; /* the restorer's socket, when listening */
 	struct ev_loop *loop;
 	struct lp_task *tasks;
@@ -156,6 +160,16 @@ int ext_clone(struct lp_task *dst, const struct lp_task *src);
 /* daemon.c */
 void lp_task_lost(struct lp_task *t, int err, uint64_t addr);
 void lp_task_gone(struct lp_task *t);
+
+/* guard.c: a process that keeps every task's uffd open while the task lacks pages, and kills
+ * those tasks if the daemon dies without letting them go. */
+int lp_guard_start(struct lp_daemon *d);
+int lp_guard_add(struct lp_daemon *d, struct lp_task *t);
+void lp_guard_release(struct lp_daemon *d, struct lp_task *t);
+void lp_guard_stop(struct lp_daemon *d);
+/* Kills the children of parent (found by scanning /proc) whose pids are not in known. Returns
+ * how many, or -errno. */
+int lp_kill_children_of(pid_t parent, const pid_t *known, int nr_known);
 int lp_add_child(struct lp_daemon *d, struct lp_task *parent, int uffd);
 void lp_read_begin(struct lp_daemon *d, int reader);
 void lp_read_end(struct lp_daemon *d, int reader);

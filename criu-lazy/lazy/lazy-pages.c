@@ -100,7 +100,7 @@ static void catch_stop_signals(void)
 
 int cmd_lazy_pages(const struct crl_opts *o)
 {
-	struct lp_config cfg = {.nr_workers = 0, .timeout_s = o->lazy_timeout};
+	struct lp_config cfg = {.nr_workers = 0, .timeout_s = o->lazy_timeout, .guard = true};
 	struct lp_daemon *d = NULL;
 	struct lp_local *local = NULL;
 	struct lp_remote *remote = NULL;

@@ -29,6 +29,7 @@ zdtm: all
 	$(Q)test/zdtm/zdtm.py run --list test/zdtm/remote-lazy.list --remote-lazy-pages
 	$(Q)test/migration/netns-postcopy.sh
 	$(Q)test/migration/remote-errors.sh
+	$(Q)test/migration/lazy-daemon-killed.sh
 	$(Q)test/zdtm/zdtm.py run --list test/zdtm/predump.list --pre 2
 
 .PHONY: zdtm
