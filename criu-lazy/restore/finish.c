@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/user.h>
 
@@ -64,16 +65,28 @@ static void image_regs(const UserX86RegsEntry *e, struct user_regs_struct *r)
  * a relative one may last longer, never shorter (a timeout is a lower bound); returning EINTR
  * instead would break every caller that does not expect a signal there.
  * Returns true when the thread is to re-enter a syscall. */
+/* A relative sleep given a place for the time left had that time written there when it was
+ * interrupted: it sleeps that long again, not the whole request. */
+static void sleep_the_rest(struct user_regs_struct *r)
+{
+	if (r->orig_rax == __NR_nanosleep && r->rsi)
+		r->rdi = r->rsi;
+	else if (r->orig_rax == __NR_clock_nanosleep && !(r->rsi & TIMER_ABSTIME) && r->r10)
+		r->rdx = r->r10;
+}
+
 static bool restart_syscall(pid_t tid, struct user_regs_struct *r)
 {
 	bool again = false;
 
 	if ((long)r->orig_rax >= 0) {
 		switch ((long)r->rax) {
+		case -ERESTART_RESTARTBLOCK:
+			sleep_the_rest(r);
+			/* fall through */
 		case -ERESTARTSYS:
 		case -ERESTARTNOINTR:
 		case -ERESTARTNOHAND:
-		case -ERESTART_RESTARTBLOCK:
 			r->rax = r->orig_rax;
 			r->rip -= 2;
 			again = true;
