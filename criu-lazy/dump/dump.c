@@ -213,7 +213,7 @@ static void free_ctx(struct dump_ctx *d)
 		proc_vmas_free(d->tasks[i].vmas, d->tasks[i].nr_vmas);
 	}
 	free(d->tasks);
-	dump_tcp_release(); /* the tree is gone or runs on: see sk-tcp.c */
+	dump_tcp_release(false); /* the tree is gone or runs on: see sk-tcp.c */
 	dump_files_free(d);
 	for (i = 0; i < d->nr_written; i++)
 		free(d->written[i]);
@@ -326,6 +326,8 @@ int dump_run(const struct crl_opts *o, bool pre)
 	pr_info("dump of %d finished\n", o->tree_pid);
 	if (o->display_stats)
 		print_stats(&d, t0, t_frozen, t1);
+	if (d.lazy && !d.survives)
+		dump_tcp_release(true); /* a destination here rebuilds the same connections */
 	if (d.lazy)
 		ret = dump_lazy_serve(&d, lfd); /* says ready, lets the tree go */
 	else

@@ -5,9 +5,13 @@
  * The copies stay open, in repair mode, until the dump ends: when the tree is killed, the
  * last close of a socket in repair mode goes without a FIN or RST, so the peer (or the restored
  * connection) never hears of it. When the tree runs on (-R, -s, a failed dump) repair mode is
- * turned off again first.
+ * turned off again first. A post-copy source lets its copies go before it says it is ready: repair
+ * mode belongs to the socket, so the killed tree still closes it silently, and a destination on
+ * this host can rebuild the same connection (same addresses and ports) at once; if the tree is
+ * left running after all, its sockets are found again by inode to end their repair.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -16,6 +20,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define LOG_PREFIX "files: "
@@ -27,16 +32,18 @@
 
 #define TCP_QUEUE_MAX (64u << 20)
 
-/* The sockets in repair mode, with the process that holds them. The dump is one per run of the
- * program, so one list does. */
+/* The sockets in repair mode: our copy (-1 once let go), the process that holds them and the
+ * socket's inode, by which a process left running finds it again. The dump is one per run of
+ * the program, so one list does. */
 struct repaired {
 	int fd;
 	pid_t pid;
+	uint64_t ino;
 };
 static struct repaired *repaired;
 static int nr_repaired;
 
-static int remember(int fd, pid_t pid)
+static int remember(int fd, pid_t pid, uint64_t ino)
 {
 	struct repaired *n = realloc(repaired, (nr_repaired + 1) * sizeof(*n));
 
@@ -45,6 +52,7 @@ static int remember(int fd, pid_t pid)
 	repaired = n;
 	repaired[nr_repaired].fd = fd;
 	repaired[nr_repaired].pid = pid;
+	repaired[nr_repaired].ino = ino;
 	nr_repaired++;
 	return 0;
 }
@@ -56,17 +64,60 @@ static bool task_alive(pid_t pid)
 	return !proc_parse_stat(pid, 0, &st) && st.state != 'Z' && st.state != 'X';
 }
 
-void dump_tcp_release(void)
+/* A copy of the socket with inode ino that pid holds, or -1. */
+static int refind(pid_t pid, uint64_t ino)
 {
-	int off = TCP_REPAIR_OFF, i;
+	char path[320], link[64], want[40];
+	struct dirent *de;
+	int fd = -1, pidfd;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)ino);
+	dir = opendir(path);
+	if (!dir)
+		return -1;
+	pidfd = syscall(SYS_pidfd_open, pid, 0);
+	while (pidfd >= 0 && fd < 0 && (de = readdir(dir))) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/%d/fd/%s", pid, de->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		if (!strcmp(link, want))
+			fd = syscall(SYS_pidfd_getfd, pidfd, atoi(de->d_name), 0);
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	closedir(dir);
+	return fd;
+}
+
+void dump_tcp_release(bool tree_dies)
+{
+	int off = TCP_REPAIR_OFF, i, fd;
 
 	for (i = 0; i < nr_repaired; i++) {
-		if (task_alive(repaired[i].pid) &&
-		    setsockopt(repaired[i].fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off)))
-			pr_perror("process %d: cannot take a connection out of repair mode",
-				  repaired[i].pid);
-		close(repaired[i].fd);
+		struct repaired *r = &repaired[i];
+
+		if (!tree_dies && task_alive(r->pid)) {
+			/* not found: the tree was killed, and the pid may be a restored task's */
+			fd = r->fd >= 0 ? r->fd : refind(r->pid, r->ino);
+			if (fd >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off)))
+				pr_perror(
+				    "process %d: cannot take connection %llu out of repair mode",
+				    r->pid, (unsigned long long)r->ino);
+			if (fd >= 0 && fd != r->fd)
+				close(fd);
+		}
+		if (r->fd >= 0)
+			close(r->fd);
+		r->fd = -1;
 	}
+	if (tree_dies)
+		return; /* the records stay, in case the tree is let go after all */
 	free(repaired);
 	repaired = NULL;
 	nr_repaired = 0;
@@ -247,7 +298,7 @@ int dump_tcp_established(int fd, SkEntry *sk, pid_t pid, const char *what)
 		close(rfd);
 		return ret;
 	}
-	ret = remember(rfd, pid);
+	ret = remember(rfd, pid, sk->ino);
 	if (ret) {
 		int off = TCP_REPAIR_OFF;
 

@@ -2,6 +2,7 @@
 #ifndef CRL_DUMP_SK_H
 #define CRL_DUMP_SK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -19,9 +20,11 @@ int dump_sk_bufs(int fd, SkEntry *sk);
 int dump_sk_check_peers(struct dump_ctx *d);
 
 /* sk-tcp.c: an established connection, frozen in TCP_REPAIR mode through a copy of fd that
- * stays open until dump_tcp_release(), which ends the repair of those whose process runs on. */
+ * stays open until dump_tcp_release(), which ends the repair of those whose process runs on
+ * (none when tree_dies: the tree is being killed, the connections must go silently; a later
+ * call still ends the repair of a tree that was let go after all). */
 int dump_tcp_established(int fd, SkEntry *sk, pid_t pid, const char *what);
-void dump_tcp_release(void);
+void dump_tcp_release(bool tree_dies);
 void dump_tcp_free(SkEntry *sk);
 /* "1.2.3.4:80 -> 5.6.7.8:1234" */
 void dump_tcp_str(const SkEntry *sk, char *buf, size_t size);
