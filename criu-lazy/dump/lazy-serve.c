@@ -36,7 +36,6 @@
 #include "dump.h"
 #include "page-server.h"
 #include "inject.h"
-#include "sk.h"
 
 #define PG PGS_PAGE_SIZE
 #define LS_FRAME PGS_DEFAULT_FRAME_PAGES
@@ -532,7 +531,6 @@ int dump_lazy_serve(struct dump_ctx *d, int lfd)
 		released = true;
 		ret = dump_release_tree(d, true, false);
 		reap_traced(d);
-		dump_tcp_release(); /* the tree's ports are free for its restore */
 		if (ret)
 			goto out_keepers;
 		pr_info("the tree is gone, its memory kept in %.1f ms\n", (now_ns() - t0) / 1e6);
@@ -552,7 +550,6 @@ int dump_lazy_serve(struct dump_ctx *d, int lfd)
 		ret = dump_release_tree(d, kill_tree, o->leave_stopped);
 		if (kill_tree)
 			reap_traced(d);
-		dump_tcp_release();
 		if (ret)
 			return ret;
 	}
