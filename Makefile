@@ -27,6 +27,7 @@ include pagesrv/Module.mk
 include criu-lazy/Module.mk
 include test/unit/Module.mk
 include test/zdtm/Module.mk
+include test/runc/Module.mk
 include bench/Module.mk
 
 $(BUILD)/%.o: %.c

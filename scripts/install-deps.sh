@@ -11,6 +11,7 @@ PKGS=(
 	python3 python3-protobuf
 	clang-format
 	iproute2 procps psmisc util-linux
+	runc busybox-static
 	curl redis-server nginx-light
 )
 

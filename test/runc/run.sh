@@ -4,6 +4,10 @@
 #   test/runc/run.sh          checkpoint to images, restore from them
 #   test/runc/run.sh --lazy   post-copy: checkpoint --lazy-pages --page-server, a lazy-pages daemon
 #                             pulling from it, restore --lazy-pages
+#   test/runc/run.sh --refusal  what `make test` runs while containers' namespaces are not dumped:
+#                             runc gets through VERSION and the option mapping to the dump, which
+#                             fails naming the namespaces; runc reports it and the container is
+#                             left running and counting
 # Needs root, runc and busybox-static: installs them with apt-get when missing (RUNC_TEST_INSTALL=0
 # does not), and skips, saying so, without them. Every step is bounded; the containers, the daemon and the temporary bundle are
 # removed on any exit (the logs are kept, and named, when the test fails).
@@ -13,7 +17,16 @@ here=$(cd "$(dirname "$0")" && pwd)
 CRL=${CRL:-$here/../../build/bin/criu-lazy}
 STEP=${STEP_TIMEOUT:-30}
 lazy=0
-[ "${1:-}" = --lazy ] && lazy=1
+refusal=0
+case "${1:-}" in
+--lazy) lazy=1 ;;
+--refusal) refusal=1 ;;
+"") ;;
+*)
+	echo "usage: $0 [--lazy|--refusal]" >&2
+	exit 2
+	;;
+esac
 
 skip() {
 	echo "SKIP runc: $*"
@@ -103,6 +116,21 @@ wait_above() {
 (cd "$tmp/bundle" && timeout "$STEP" runc run -d "$id1" </dev/null >/dev/null 2>&1) ||
 	fail "runc run"
 wait_above 5 || fail "the container does not count"
+
+if [ "$refusal" = 1 ]; then
+	out=$( (cd "$tmp/bundle" && timeout "$STEP" runc --criu "$CRL" checkpoint --image-path \
+		"$tmp/img" --work-path "$tmp/work" "$id1") 2>&1) &&
+		fail "runc checkpoint of a container succeeded: switch make test to the full run"
+	echo "$out" | grep -q "criu failed: type DUMP errno 95" ||
+		fail "runc did not report the refusal: $out"
+	grep -q "in namespaces of its own (pid, mnt, uts, ipc" "$tmp/work/dump.log" ||
+		fail "dump.log does not name the container's namespaces"
+	timeout "$STEP" runc list | grep -q "^$id1 .* running " || fail "the container is not running"
+	wait_above "$(read_count)" || fail "the container stopped counting after the refusal"
+	echo "PASS runc --refusal: checkpoint refused naming the namespaces, the container counts on"
+	failed=0
+	exit 0
+fi
 
 t0=$(date +%s%N)
 if [ "$lazy" = 0 ]; then
