@@ -216,7 +216,7 @@ def read_list(path):
     with open(path) as f:
         for line in f:
             line = line.split("#", 1)[0].strip()
-            if line:
+            if line and line not in names:  # a name listed twice runs once
                 names.append(line)
     return names
 
