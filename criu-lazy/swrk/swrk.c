@@ -220,6 +220,14 @@ int cmd_swrk(const struct crl_opts *o)
 		bool keep;
 
 		ret = recv_req(&sw, &req);
+		if (ret == -EBADMSG || ret == -EMSGSIZE) {
+			/* say why before going: the runtime waits for an answer */
+			resp.type = CRIU_REQ_TYPE__EMPTY;
+			resp.has_cr_errno = true;
+			resp.cr_errno = -ret;
+			resp.cr_errmsg = (char *)log_first_error();
+			send_resp(&sw, &resp);
+		}
 		if (ret || !req)
 			break;
 		keep = req->has_keep_open && req->keep_open;

@@ -405,6 +405,76 @@ static void test_dump_restore(void)
 	close(dfd);
 }
 
+static void hooks_until(struct session *s, const char *last);
+
+static void hooks_until_send(struct session *s, const CriuReq *req, const char *last)
+{
+	send_req(s, req);
+	hooks_until(s, last);
+}
+
+static void test_garbage(void)
+{
+	static const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02};
+	struct session s;
+	CriuResp *resp;
+
+	session_start(&s);
+	UT_ASSERT(send(s.sk, junk, sizeof(junk), 0) == sizeof(junk));
+	resp = recv_resp(&s);
+	UT_ASSERT(!resp->success && resp->cr_errno == EBADMSG);
+	UT_ASSERT(resp->cr_errmsg && strstr(resp->cr_errmsg, "not a criu_req"));
+	criu_resp__free_unpacked(resp, NULL);
+	UT_ASSERT(session_end(&s) != 0);
+}
+
+/* The runtime fails its post-dump hook: the dump is undone and the tree goes on running. */
+static void test_hook_failed(void)
+{
+	CriuOpts opts = CRIU_OPTS__INIT;
+	CriuReq req = CRIU_REQ__INIT, nack = CRIU_REQ__INIT;
+	char dir[4096], path[4200];
+	struct session s;
+	CriuResp *resp;
+	pid_t child;
+	int dfd;
+
+	snprintf(dir, sizeof(dir), "%s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	snprintf(path, sizeof(path), "%s/count", dir);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	UT_ASSERT(dfd >= 0);
+	child = counter_start(path);
+	wait_count_above(path, 5);
+	session_start(&s);
+	opts.images_dir_fd = dfd;
+	opts.has_pid = true;
+	opts.pid = child;
+	opts.has_notify_scripts = opts.notify_scripts = true;
+	req.type = CRIU_REQ_TYPE__DUMP;
+	req.opts = &opts;
+	hooks_until_send(&s, &req, "pre-dump");
+	resp = recv_resp(&s);
+	UT_ASSERT(resp->type == CRIU_REQ_TYPE__NOTIFY && resp->notify &&
+		  !strcmp(resp->notify->script, "post-dump"));
+	criu_resp__free_unpacked(resp, NULL);
+	nack.type = CRIU_REQ_TYPE__NOTIFY;
+	nack.has_notify_success = true;
+	nack.notify_success = false;
+	send_req(&s, &nack);
+	resp = recv_resp(&s);
+	UT_ASSERT(resp->type == CRIU_REQ_TYPE__DUMP && !resp->success);
+	UT_ASSERT(resp->cr_errmsg && strstr(resp->cr_errmsg, "post-dump"));
+	criu_resp__free_unpacked(resp, NULL);
+	session_end(&s);
+	snprintf(path + strlen(dir), sizeof(path) - strlen(dir), "/inventory.img");
+	UT_ASSERT(access(path, F_OK) && errno == ENOENT); /* no image set left behind */
+	snprintf(path, sizeof(path), "%s/count", dir);
+	wait_count_above(path, counter_read(path));
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	close(dfd);
+}
+
 static int free_port(void)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -685,6 +755,9 @@ static const struct unit_test tests[] = {
     {"VERSION says CRIU 3.15 semantics or later", test_version, 0},
     {"FEATURE_CHECK answers what was asked", test_feature_check, 0},
     {"an unknown request fails with a reason", test_unknown_type, 0},
+    {"a packet that is no request is answered with the reason", test_garbage, 0},
+    {"a failed post-dump hook undoes the dump, the tree runs on", test_hook_failed,
+     UNIT_F_ROOT | UNIT_F_PTRACE},
     {"an option we cannot honour fails the dump, the tree untouched", test_refused_option,
      UNIT_F_ROOT | UNIT_F_PTRACE},
     {"dump and restore through the RPC, hooks in order", test_dump_restore,
