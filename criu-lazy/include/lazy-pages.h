@@ -42,6 +42,7 @@ struct lp_config {
 	int timeout_s;	/* a page read that takes longer fails the tasks; 0: no limit */
 	bool no_kill;	/* tests: report a lost task instead of killing it (the pid is ours) */
 	bool guard; /* fork a guard process (lazy/guard.c); not when our own memory is registered */
+	const char *keeper_dir; /* where the guard waits timeout_s for a new daemon if we die */
 };
 
 struct lp_stats {
@@ -107,6 +108,10 @@ int lp_remote_create(struct lp_remote **r, const char *address, int port, const 
 		     int timeout_s);
 void lp_remote_free(struct lp_remote *r); /* accepts NULL; after every task's source is closed */
 int lp_open_remote(void *arg, pid_t pid, const struct lp_src_ops **ops, void **priv);
+
+/* Takes over the tasks a dead daemon's guard keeps in dir (lazy/guard.c), if there is one: every
+ * page they already have is taken as in. The number of tasks taken, or -errno. */
+int lp_takeover(struct lp_daemon *d, const char *dir, lp_open_src_fn open_src, void *arg);
 
 /* No more tasks will come: once every page is in, lp_run returns. */
 void lp_tasks_done(struct lp_daemon *d);

@@ -179,9 +179,9 @@ static void task_free(struct lp_task *t)
 	free(t);
 }
 
-static int task_link(struct lp_daemon *d, struct lp_task *t)
+static int task_link(struct lp_daemon *d, struct lp_task *t, const struct lp_range *r, int nr)
 {
-	int ret = lp_guard_add(d, t);
+	int ret = lp_guard_add(d, t, r, nr);
 
 	if (ret)
 		return ret;
@@ -228,11 +228,11 @@ int lp_add_task(struct lp_daemon *d, pid_t pid, int uffd, const struct lp_range 
 		lp_err(t, "cannot index its lazy pages: %s\n", strerror(-ret));
 		goto err;
 	}
-	ret = lp_check_present(t, ops->restore_has_pages);
+	ret = lp_check_present(t, ops->restore_has_pages || d->takeover);
 	if (!ret)
 		ret = lp_order_apply(d, t);
 	if (!ret)
-		ret = task_link(d, t);
+		ret = task_link(d, t, ranges, nr);
 	if (ret)
 		goto err;
 	pr_info("%d: %llu lazy pages in %zu extents\n", pid, (unsigned long long)t->missing,
@@ -259,7 +259,7 @@ int lp_add_child(struct lp_daemon *d, struct lp_task *parent, int uffd)
 	t->src->refs++;
 	ret = ext_clone(t, parent);
 	if (!ret)
-		ret = task_link(d, t);
+		ret = task_link(d, t, NULL, 0); /* the guard cannot hand it over: pid unknown */
 	if (ret) {
 		/* keep its uffd open: closing it would let the child read zeros */
 		t->ev.fd = -1;

@@ -41,10 +41,12 @@ int handle_event(struct lp_task *t, const struct uffd_msg *m)
 		ret = handle_fork(t, m);
 		break;
 	case UFFD_EVENT_REMAP:
+		lp_guard_taint(t->d, t); /* the ranges the guard knows are stale now */
 		ret = handle_remap(t, m);
 		break;
 	case UFFD_EVENT_REMOVE:
 	case UFFD_EVENT_UNMAP:
+		lp_guard_taint(t->d, t);
 		ret = handle_remove(t, m);
 		break;
 	default:

@@ -22,23 +22,33 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #define LOG_PREFIX "lazy-guard: "
 #include "log.h"
 #include "lazy-int.h"
 
-enum { GUARD_ADD = 1, GUARD_RELEASE, GUARD_END };
+#define KEEPER_NAME "lazy-pages.keeper"
+#define GUARD_MAX_RANGES 4096 /* a task with more is not handed over, only guarded */
+
+enum { GUARD_ADD = 1, GUARD_TAINT, GUARD_RELEASE, GUARD_END, GUARD_TAKE };
 
 struct guard_msg {
 	uint32_t type;
 	int32_t pid;
 	int32_t parent;
-	uint32_t pad;
+	uint32_t nr_ranges; /* struct lp_range follow */
 	uint64_t id;
+};
+
+struct guard_pkt {
+	struct guard_msg m;
+	struct lp_range r[GUARD_MAX_RANGES];
 };
 
 struct guard_entry {
@@ -46,12 +56,15 @@ struct guard_entry {
 	pid_t pid, parent;
 	int uffd;
 	int pidfd; /* -1 for a fork child whose pid we do not know */
+	int tainted;
+	struct lp_range *r;
+	uint32_t nr;
 };
 
 static int send_msg(int sk, const struct guard_msg *m, int fd)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = {(void *)m, sizeof(*m)};
+	struct iovec iov = {(void *)m, sizeof(*m) + m->nr_ranges * sizeof(struct lp_range)};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	struct cmsghdr *ch;
 
@@ -65,16 +78,16 @@ static int send_msg(int sk, const struct guard_msg *m, int fd)
 		ch->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(ch), &fd, sizeof(int));
 	}
-	if (sendmsg(sk, &mh, MSG_NOSIGNAL) != sizeof(*m))
+	if (sendmsg(sk, &mh, MSG_NOSIGNAL) != (ssize_t)iov.iov_len)
 		return -errno;
 	return 0;
 }
 
 /* 1 with a message (and *fd, or -1), 0 on hang-up, -errno. */
-static int recv_msg(int sk, struct guard_msg *m, int *fd)
+static int recv_msg(int sk, struct guard_pkt *p, int *fd)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = {m, sizeof(*m)};
+	struct iovec iov = {p, sizeof(*p)};
 	struct msghdr mh = {
 	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
 	struct cmsghdr *ch;
@@ -91,7 +104,9 @@ static int recv_msg(int sk, struct guard_msg *m, int *fd)
 	for (ch = CMSG_FIRSTHDR(&mh); ch; ch = CMSG_NXTHDR(&mh, ch))
 		if (ch->cmsg_level == SOL_SOCKET && ch->cmsg_type == SCM_RIGHTS)
 			memcpy(fd, CMSG_DATA(ch), sizeof(int));
-	if (n != sizeof(*m) || (mh.msg_flags & MSG_CTRUNC)) {
+	if (n < (ssize_t)sizeof(p->m) || p->m.nr_ranges > GUARD_MAX_RANGES ||
+	    n != (ssize_t)(sizeof(p->m) + p->m.nr_ranges * sizeof(struct lp_range)) ||
+	    (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC))) {
 		if (*fd >= 0)
 			close(*fd);
 		return -EBADMSG;
@@ -149,14 +164,16 @@ int lp_kill_children_of(pid_t parent, const pid_t *known, int nr_known)
 	return killed;
 }
 
-static void guard_kill_all(struct guard_entry *e, int nr)
+/* Kills the tasks of e[0..nr); all[0..nr_all) are every task held, whose pids are not taken for
+ * unknown fork children. */
+static void guard_kill(struct guard_entry *e, int nr, const struct guard_entry *all, int nr_all)
 {
-	pid_t *known = calloc(nr + 1, sizeof(*known));
+	pid_t *known = calloc(nr_all + 1, sizeof(*known));
 	int i, nk = 0;
 
-	for (i = 0; i < nr; i++)
-		if (e[i].pid > 0 && known)
-			known[nk++] = e[i].pid;
+	for (i = 0; i < nr_all; i++)
+		if (all[i].pid > 0 && known)
+			known[nk++] = all[i].pid;
 	for (i = 0; i < nr; i++) {
 		if (e[i].pidfd >= 0) {
 			pr_err("the lazy-pages daemon died before task %d had all its pages: "
@@ -177,13 +194,93 @@ static void guard_close(struct guard_entry *e)
 	close(e->uffd);
 	if (e->pidfd >= 0)
 		close(e->pidfd);
+	free(e->r);
 }
 
-static int __attribute__((noreturn)) guard_main(int sk)
+/* Hands every untainted task to a new daemon on the keeper socket. 0, or -errno. */
+static int guard_hand_over(int sk, struct guard_entry *e, int nr)
 {
+	static struct guard_pkt p;
+	int i, ret;
+
+	for (i = 0; i < nr; i++) {
+		memset(&p.m, 0, sizeof(p.m));
+		p.m.type = GUARD_TAKE;
+		p.m.pid = e[i].pid;
+		p.m.nr_ranges = e[i].nr;
+		memcpy(p.r, e[i].r, e[i].nr * sizeof(*p.r));
+		ret = send_msg(sk, &p.m, e[i].uffd);
+		if (ret)
+			return ret;
+	}
+	memset(&p.m, 0, sizeof(p.m));
+	p.m.type = GUARD_END;
+	return send_msg(sk, &p.m, -1);
+}
+
+/* The daemon is gone. Tasks whose ranges we know wait up to hold_s for a new daemon. */
+static int guard_hold(struct guard_entry *e, int nr, const char *dir, int hold_s)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	int i, held = 0, lsk = -1, sk, ret = -ETIMEDOUT;
+	struct pollfd pfd;
+
+	/* the tainted ones cannot be handed over: they go now */
+	for (i = 0; i < nr; i++)
+		if (e[i].tainted)
+			guard_kill(&e[i], 1, e, nr);
+	for (i = 0; i < nr; i++) {
+		if (e[i].tainted)
+			guard_close(&e[i]);
+		else
+			e[held++] = e[i];
+	}
+	if (!held || hold_s <= 0 || !dir[0])
+		goto out;
+	if (snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/%s", dir, KEEPER_NAME) >=
+	    (int)sizeof(addr.sun_path))
+		goto out;
+	lsk = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	unlink(addr.sun_path);
+	if (lsk < 0 || bind(lsk, (struct sockaddr *)&addr, sizeof(addr)) || listen(lsk, 1)) {
+		pr_perror("cannot listen on %s", addr.sun_path);
+		goto out;
+	}
+	pr_err("the lazy-pages daemon died: %d task(s) wait up to %d s for a new lazy-pages "
+	       "in %s\n",
+	       held, hold_s, dir);
+	pfd.fd = lsk;
+	pfd.events = POLLIN;
+	while ((ret = poll(&pfd, 1, hold_s * 1000)) < 0 && errno == EINTR)
+		;
+	if (ret <= 0) {
+		ret = -ETIMEDOUT;
+		goto out;
+	}
+	sk = accept4(lsk, NULL, NULL, SOCK_CLOEXEC);
+	ret = sk < 0 ? -errno : guard_hand_over(sk, e, held);
+	if (sk >= 0)
+		close(sk);
+	if (!ret)
+		pr_info("%d task(s) handed over to a new lazy-pages\n", held);
+out:
+	if (lsk >= 0) {
+		unlink(addr.sun_path);
+		close(lsk);
+	}
+	if (ret)
+		guard_kill(e, held, e, held);
+	for (i = 0; i < held; i++)
+		guard_close(&e[i]);
+	return ret;
+}
+
+static int __attribute__((noreturn)) guard_main(int sk, const char *dir, int hold_s)
+{
+	static struct guard_pkt p;
+	struct guard_msg m;
 	struct guard_entry *e = NULL;
 	int nr = 0, cap = 0, i, ret, fd;
-	struct guard_msg m;
 
 	prctl(PR_SET_NAME, "lazy-guard");
 	/* a Ctrl-C or a kill of the daemon is the daemon's to handle; we go when its socket does */
@@ -192,18 +289,21 @@ static int __attribute__((noreturn)) guard_main(int sk)
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	for (;;) {
-		ret = recv_msg(sk, &m, &fd);
+		ret = recv_msg(sk, &p, &fd);
 		if (ret <= 0)
 			break;
+		m = p.m;
 		if (m.type == GUARD_END) {
 			for (i = 0; i < nr; i++)
 				guard_close(&e[i]);
 			_exit(0);
 		}
-		if (m.type == GUARD_RELEASE) {
+		if (m.type == GUARD_RELEASE || m.type == GUARD_TAINT) {
 			for (i = 0; i < nr && e[i].id != m.id; i++)
 				;
-			if (i < nr) {
+			if (i < nr && m.type == GUARD_TAINT) {
+				e[i].tainted = 1;
+			} else if (i < nr) {
 				guard_close(&e[i]);
 				e[i] = e[--nr];
 			}
@@ -232,18 +332,24 @@ static int __attribute__((noreturn)) guard_main(int sk)
 		e[nr].parent = m.parent;
 		e[nr].uffd = fd;
 		e[nr].pidfd = m.pid > 0 ? syscall(SYS_pidfd_open, m.pid, 0) : -1;
+		e[nr].tainted = m.pid <= 0 || !m.nr_ranges || e[nr].pidfd < 0;
+		e[nr].nr = 0;
+		e[nr].r = malloc(m.nr_ranges * sizeof(*e[nr].r) + 1);
+		if (e[nr].r) {
+			memcpy(e[nr].r, p.r, m.nr_ranges * sizeof(*e[nr].r));
+			e[nr].nr = m.nr_ranges;
+		} else {
+			e[nr].tainted = 1;
+		}
 		nr++;
 	}
 	/* the daemon is gone without saying it was done */
-	if (nr)
-		guard_kill_all(e, nr);
-	for (i = 0; i < nr; i++)
-		guard_close(&e[i]);
-	_exit(nr ? 1 : 0);
+	_exit(nr && guard_hold(e, nr, dir, hold_s) ? 1 : 0);
 }
 
 int lp_guard_start(struct lp_daemon *d)
 {
+	const char *dir = d->cfg.keeper_dir ? d->cfg.keeper_dir : "";
 	int sk[2], lfd = log_get_fd();
 	pid_t pid;
 
@@ -265,7 +371,7 @@ int lp_guard_start(struct lp_daemon *d)
 		for (fd = 3; fd < 1024; fd++)
 			if (fd != sk[1] && fd != lfd)
 				close(fd);
-		guard_main(sk[1]);
+		guard_main(sk[1], dir, d->cfg.timeout_s);
 	}
 	close(sk[1]);
 	d->guard_fd = sk[0];
@@ -273,15 +379,23 @@ int lp_guard_start(struct lp_daemon *d)
 	return 0;
 }
 
-int lp_guard_add(struct lp_daemon *d, struct lp_task *t)
+int lp_guard_add(struct lp_daemon *d, struct lp_task *t, const struct lp_range *r, int nr)
 {
-	struct guard_msg m = {.type = GUARD_ADD, .pid = t->pid, .parent = t->parent};
+	static struct guard_pkt p;
 	int ret;
 
 	if (d->guard_fd < 0)
 		return 0;
-	m.id = t->guard_id = ++d->guard_seq;
-	ret = send_msg(d->guard_fd, &m, t->ev.fd);
+	memset(&p.m, 0, sizeof(p.m));
+	p.m.type = GUARD_ADD;
+	p.m.pid = t->pid;
+	p.m.parent = t->parent;
+	p.m.id = t->guard_id = ++d->guard_seq;
+	if (nr > 0 && nr <= GUARD_MAX_RANGES) {
+		p.m.nr_ranges = nr;
+		memcpy(p.r, r, nr * sizeof(*r));
+	}
+	ret = send_msg(d->guard_fd, &p.m, t->ev.fd);
 	if (ret)
 		lp_err(t, "cannot hand its uffd to the guard: %s\n", strerror(-ret));
 	return ret;
@@ -296,6 +410,79 @@ void lp_guard_release(struct lp_daemon *d, struct lp_task *t)
 	t->guard_id = 0;
 	if (send_msg(d->guard_fd, &m, -1))
 		pr_warn("cannot tell the guard that %s is complete\n", t->name);
+}
+
+void lp_guard_taint(struct lp_daemon *d, struct lp_task *t)
+{
+	struct guard_msg m = {.type = GUARD_TAINT, .id = t->guard_id};
+
+	if (d->guard_fd < 0 || !t->guard_id || t->guard_tainted)
+		return;
+	t->guard_tainted = 1;
+	if (send_msg(d->guard_fd, &m, -1))
+		pr_warn("cannot tell the guard that %s changed its ranges\n", t->name);
+}
+
+int lp_takeover(struct lp_daemon *d, const char *dir, lp_open_src_fn open_src, void *arg)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	static struct guard_pkt p;
+	int sk, ret, fd, taken = 0;
+
+	if (snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/%s", dir, KEEPER_NAME) >=
+	    (int)sizeof(addr.sun_path))
+		return 0;
+	if (access(addr.sun_path, F_OK))
+		return 0;
+	sk = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (sk < 0)
+		return -errno;
+	if (connect(sk, (struct sockaddr *)&addr, sizeof(addr))) {
+		/* a keeper that timed out and died without cleaning up */
+		pr_warn("stale %s: %s\n", addr.sun_path, strerror(errno));
+		close(sk);
+		return 0;
+	}
+	for (;;) {
+		const struct lp_src_ops *ops;
+		void *priv;
+
+		ret = recv_msg(sk, &p, &fd);
+		if (ret <= 0) {
+			pr_err("the keeper in %s hung up before handing every task over\n", dir);
+			ret = ret ? ret : -ECONNRESET;
+			break;
+		}
+		if (p.m.type == GUARD_END) {
+			ret = taken;
+			break;
+		}
+		if (p.m.type != GUARD_TAKE || fd < 0 || p.m.pid <= 0) {
+			if (fd >= 0)
+				close(fd);
+			ret = -EPROTO;
+			break;
+		}
+		ret = open_src(arg, p.m.pid, &ops, &priv);
+		if (ret) {
+			pr_err("%d: no page source (%s): killing the task\n", p.m.pid,
+			       strerror(-ret));
+			kill(p.m.pid, SIGKILL);
+			close(fd);
+			continue;
+		}
+		/* every page it has came from these images through the dead daemon */
+		d->takeover = 1;
+		ret = lp_add_task(d, p.m.pid, fd, p.r, p.m.nr_ranges, ops, priv);
+		d->takeover = 0;
+		if (!ret)
+			taken++;
+		else
+			d->st.tasks_lost++;
+		pr_info("%d: taken over from the keeper\n", p.m.pid);
+	}
+	close(sk);
+	return ret;
 }
 
 void lp_guard_stop(struct lp_daemon *d)

@@ -66,6 +66,7 @@ struct lp_task {
 	uint64_t *pending; /* faults to retry after -EAGAIN */
 	int nr_pending, cap_pending;
 	uint64_t guard_id; /* 0: the guard does not hold its uffd */
+	int guard_tainted; /* the guard was told its ranges changed */
 };
 
 struct lp_item {
@@ -107,6 +108,7 @@ struct lp_daemon {
 	int guard_fd; /* guard.c: -1 when there is none */
 	pid_t guard_pid;
 	uint64_t guard_seq;
+	int takeover;	      /* adding a task taken over from a dead daemon's keeper */
 	struct lp_conn *conn; /* the restorer's socket, when listening */
 	struct ev_loop *loop;
 	struct lp_task *tasks;
@@ -164,7 +166,8 @@ void lp_task_gone(struct lp_task *t);
 /* guard.c: a process that keeps every task's uffd open while the task lacks pages, and kills
  * those tasks if the daemon dies without letting them go. */
 int lp_guard_start(struct lp_daemon *d);
-int lp_guard_add(struct lp_daemon *d, struct lp_task *t);
+int lp_guard_add(struct lp_daemon *d, struct lp_task *t, const struct lp_range *r, int nr);
+void lp_guard_taint(struct lp_daemon *d, struct lp_task *t);
 void lp_guard_release(struct lp_daemon *d, struct lp_task *t);
 void lp_guard_stop(struct lp_daemon *d);
 /* Kills the children of parent (found by scanning /proc) whose pids are not in known. Returns

@@ -100,7 +100,12 @@ static void catch_stop_signals(void)
 
 int cmd_lazy_pages(const struct crl_opts *o)
 {
-	struct lp_config cfg = {.nr_workers = 0, .timeout_s = o->lazy_timeout, .guard = true};
+	struct lp_config cfg = {.nr_workers = 0,
+				.timeout_s = o->lazy_timeout,
+				.guard = true,
+				.keeper_dir = o->work_dir};
+	lp_open_src_fn open_src;
+	void *src_arg;
 	struct lp_daemon *d = NULL;
 	struct lp_local *local = NULL;
 	struct lp_remote *remote = NULL;
@@ -139,9 +144,20 @@ int cmd_lazy_pages(const struct crl_opts *o)
 		ret = lp_remote_create(&remote, o->address, o->port, local->uuid, o->lazy_timeout);
 		if (ret)
 			goto out_free;
-		ret = lp_listen(d, o->work_dir, lp_open_remote, remote);
+		open_src = lp_open_remote;
+		src_arg = remote;
 	} else {
-		ret = lp_listen(d, o->work_dir, lp_open_local, local);
+		open_src = lp_open_local;
+		src_arg = local;
+	}
+	/* a daemon before us died and its keeper holds the tasks: go on where it stopped */
+	ret = lp_takeover(d, o->work_dir, open_src, src_arg);
+	if (ret > 0) {
+		pr_msg("lazy-pages: took over %d task(s) from a daemon that died\n", ret);
+		lp_tasks_done(d);
+		ret = 0;
+	} else if (!ret) {
+		ret = lp_listen(d, o->work_dir, open_src, src_arg);
 	}
 	if (ret)
 		goto out_free;
