@@ -505,6 +505,11 @@ static int dump_thread(struct dump_task *t, struct dump_thread *dt, ThreadCoreEn
 	r->orig_ax = u->orig_rax, r->ip = u->rip, r->cs = u->cs, r->flags = u->eflags;
 	r->sp = u->rsp, r->ss = u->ss, r->fs_base = u->fs_base, r->gs_base = u->gs_base;
 	r->ds = u->ds, r->es = u->es, r->fs = u->fs, r->gs = u->gs;
+	if (u->orig_rax == __NR_restart_syscall)
+		pr_warn("thread %d: in restart_syscall since before this dump; its timeout lives "
+			"in the "
+			"kernel only, so after restore the call returns EINTR\n",
+			dt->tid);
 
 	th->has_xsave = true;
 	th->xsave.data = malloc(XSTATE_MAX);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -17,6 +18,7 @@
 
 #define MAX_SIGNAL_STOPS 32
 #define MAX_RESCANS 64
+#define ERESTART_RESTARTBLOCK 516
 
 /* Waits for the PTRACE_EVENT_STOP a PTRACE_INTERRUPT asked for. A signal arriving first is handed
  * on, as it would have been without us: blocked ones stay queued and are dumped as pending. */
@@ -346,6 +348,36 @@ static void reap_killed(struct dump_task *t)
 	}
 }
 
+/* A thread let go inside a syscall with a timeout (nanosleep, futex, poll) would be moved by the
+ * kernel to restart_syscall, whose state (the restart block) lives in the kernel only: the next
+ * dump could record nothing but "restart_syscall", which no restore can rebuild. So the thread
+ * re-enters its original syscall instead, exactly as restore does: an absolute timeout ends on
+ * time, a relative sleep sleeps the time the kernel wrote back as left, a relative futex or poll
+ * timeout starts again in full (a timeout is a lower bound, so it may last longer, never shorter).
+ * orig_ax -1 keeps the kernel's own restart logic out of it. */
+static void reenter_syscall(struct dump_thread *th)
+{
+	struct user_regs_struct r;
+	struct iovec iov = {.iov_base = &r, .iov_len = sizeof(r)};
+
+	if (ptrace(PTRACE_GETREGSET, th->tid, (void *)NT_PRSTATUS, &iov))
+		return;
+	if ((long)r.orig_rax < 0 || (long)r.rax != -ERESTART_RESTARTBLOCK ||
+	    r.orig_rax == __NR_restart_syscall)
+		return;
+	if (r.orig_rax == __NR_nanosleep && r.rsi)
+		r.rdi = r.rsi;
+	else if (r.orig_rax == __NR_clock_nanosleep && !(r.rsi & TIMER_ABSTIME) && r.r10)
+		r.rdx = r.r10;
+	r.rax = r.orig_rax;
+	r.rip -= 2;
+	r.orig_rax = -1;
+	if (ptrace(PTRACE_SETREGSET, th->tid, (void *)NT_PRSTATUS, &iov))
+		pr_warn("thread %d: left to the kernel's restart_syscall\n", th->tid);
+	else
+		pr_debug("thread %d: re-enters syscall %ld\n", th->tid, (long)r.rax);
+}
+
 int dump_release_tree(struct dump_ctx *d, bool kill_tree, bool leave_stopped)
 {
 	int i, j, ret = 0;
@@ -378,6 +410,7 @@ int dump_release_tree(struct dump_ctx *d, bool kill_tree, bool leave_stopped)
 				if (r && r != -ESRCH)
 					ret = -EIO;
 			}
+			reenter_syscall(th);
 			if (ptrace(PTRACE_DETACH, th->tid, NULL, NULL) && errno != ESRCH) {
 				pr_perror("thread %d: cannot detach", th->tid);
 				ret = -EIO;
