@@ -23,8 +23,8 @@ int ps_address_is_loopback(const char *address);
 struct ps_server {
 	int lfd;
 	const uint8_t *uuid; /* the dump served; NULL: any (receiving pushed images) */
-	int idle_timeout_s; /* no client at all within this: -ETIMEDOUT; 0: wait for ever */
-	int reconnect_s;    /* how long a broken client may take to reconnect */
+	int idle_timeout_s;  /* no client at all within this: -ETIMEDOUT; 0: wait for ever */
+	int reconnect_s;     /* how long a broken client may take to reconnect */
 	/* serves one client connection after its HELLO; 0 or -errno (logged by the server) */
 	int (*serve)(void *arg, struct pxf_conn *c);
 	void *arg;
