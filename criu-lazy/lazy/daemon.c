@@ -306,7 +306,11 @@ static int lp_idle(void *arg)
 		busy |= !t->dead && t->nr_pending;
 	}
 	reap_tasks(d);
-	pf_fill(d);
+	/* Prefetch waits until the restorer has let the tasks go: its last injected syscalls
+	 * (munmap of the gadget, prctl, seccomp) need the tasks' mmap lock, which our copies hold,
+	 * and every millisecond they wait is added to the time to resume. Faults are served. */
+	if (d->tasks_done || !d->conn)
+		pf_fill(d);
 	if (d->tasks_done && !d->tasks && !pf_has_work(d)) {
 		d->st.elapsed_ns = d->t_start ? lp_now_ns() - d->t_start : 0;
 		ev_stop(d->loop);

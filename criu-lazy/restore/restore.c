@@ -209,11 +209,6 @@ static int restore_tree(struct rst_tree *t)
 		if (ret)
 			return ret;
 	}
-	if (t->lc) {
-		ret = lazy_conn_done(t->lc);
-		if (ret)
-			return ret;
-	}
 	for (tk = t->tasks; tk < t->tasks + t->nr_tasks; tk++) {
 		if (tk->zombie)
 			continue;
@@ -221,7 +216,10 @@ static int restore_tree(struct rst_tree *t)
 		if (ret)
 			return ret;
 	}
-	return 0;
+	/* only now may the daemon start prefetching (it serves faults before) */
+	if (t->lc)
+		ret = lazy_conn_done(t->lc);
+	return ret;
 }
 
 static int wait_root(pid_t pid)

@@ -49,7 +49,9 @@ start_daemon() {
 	LP=$!
 	PIDS+=("$LP")
 	exec 8>&-
-	timeout 10 cat "$WORK/ready.$1" >/dev/null
+	# the daemon writes one byte to its --status-fd when it is ready
+	for _ in $(seq 200); do [ -s "$WORK/ready.$1" ] && break; sleep 0.05; done
+	[ -s "$WORK/ready.$1" ] || fail "lazy-pages $1 never said it was ready"
 }
 
 # restore_and_kill_daemon: a lazy restore whose daemon is frozen at once, so pages stay missing,
