@@ -92,6 +92,7 @@ struct dump_ctx {
 	bool pre;		/* pre-dump: memory only, the tree keeps running */
 	bool survives;		/* the tree runs on after this round (pre-dump, -R, -s) */
 	int parent_dirfd;	/* --prev-images-dir, -1 when none */
+	bool exit_forgotten;	/* dump_forget_exit_writes() ran */
 	uint8_t parent_uuid[PGS_UUID_LEN];
 };
 
@@ -99,6 +100,9 @@ struct dump_ctx {
 int dump_seize_tree(struct dump_ctx *d);
 /* Lets every seized thread go: leave_stopped sends SIGSTOP first, kill SIGKILLs the tree. */
 int dump_release_tree(struct dump_ctx *d, bool kill_tree, bool leave_stopped);
+/* Right before the tree is killed: its threads' clear_child_tid and robust lists are cleared,
+ * so dying writes nothing into memory read or shared after the kill. 0 or -errno. */
+int dump_forget_exit_writes(struct dump_ctx *d);
 /* While the tree is held: the process exited or is being killed. */
 bool dump_task_gone(pid_t pid);
 /* After inj_close(): get the thread back into an ordinary stop (see seize.c). */

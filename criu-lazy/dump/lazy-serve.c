@@ -333,34 +333,6 @@ static void drop_keepers(struct lazy_dump *l)
 	}
 }
 
-/* A thread that exits while another process shares its mm writes to that memory: 0 at its
- * clear_child_tid address (glibc's tid word) and OWNER_DIED into robust futexes it holds. With a
- * keeper sharing the mm, that would change the pages served; so the tree's threads forget both
- * before they are killed. */
-static int forget_exit_writes(struct dump_task *dt)
-{
-	int j, ret = 0;
-
-	for (j = 0; !ret && j < dt->nr_threads; j++) {
-		struct inj_ctx *inj;
-		long r;
-
-		ret = inj_open(&inj, dt->threads[j].tid);
-		if (ret)
-			break;
-		dt->threads[j].injected = true;
-		ret = inj_syscall(inj, &r, SYS_set_tid_address, 0, 0, 0, 0, 0, 0);
-		if (!ret)
-			ret = inj_syscall(inj, &r, SYS_set_robust_list, 0, 24, 0, 0, 0, 0);
-		if (!ret && r < 0)
-			ret = (int)r;
-		r = inj_close(inj);
-		if (!ret)
-			ret = (int)r;
-	}
-	return ret;
-}
-
 /* Keepers for every task with lazy pages; 0, or -errno with none left behind. */
 static int make_keepers(struct dump_ctx *d)
 {
@@ -376,10 +348,8 @@ static int make_keepers(struct dump_ctx *d)
 		if (k == d->nr_tasks || !t->nr)
 			continue;
 		ret = make_keeper(&d->tasks[k], &kp);
-		if (!ret) {
+		if (!ret)
 			t->rpid = kp;
-			ret = forget_exit_writes(&d->tasks[k]);
-		}
 		if (ret) {
 			pr_warn(
 			    "process %d: no keeper for its memory (%s): copying it out instead\n",
@@ -512,7 +482,7 @@ int dump_lazy_serve(struct dump_ctx *d, int lfd)
 	struct ps_server srv = {.lfd = lfd, .serve = ls_serve, .arg = &a};
 	bool kill_tree = !o->leave_running && !o->leave_stopped;
 	uint64_t pages = 0, t0 = now_ns(), t_ready;
-	bool released = false;
+	bool released = false, kept;
 	int i, ret, ret2;
 
 	/* the fault path cannot wait for a compressor slower than the link: on loopback (or
@@ -527,7 +497,15 @@ int dump_lazy_serve(struct dump_ctx *d, int lfd)
 	srv.idle_timeout_s = LS_ACCEPT_TIMEOUT_S;
 	/* the tree must be gone before a restore on this host: its memory stays with keepers (or
 	 * in a copy when the tree is let go, or when there is no keeper) */
-	if (l->copy && kill_tree && !make_keepers(d)) {
+	kept = l->copy && kill_tree && !make_keepers(d);
+	/* the keepers share the mm: killing the tree must not write into the memory they serve */
+	if (kept && dump_forget_exit_writes(d)) {
+		pr_warn(
+		    "the tree's threads keep their exit writes: copying its memory out instead\n");
+		drop_keepers(l);
+		kept = false;
+	}
+	if (kept) {
 		released = true;
 		ret = dump_release_tree(d, true, false);
 		reap_traced(d);

@@ -378,10 +378,67 @@ static void reenter_syscall(struct dump_thread *th)
 		pr_debug("thread %d: re-enters syscall %ld\n", th->tid, (long)r.rax);
 }
 
+/* A thread that exits writes to its memory: 0 at its clear_child_tid address (glibc's tid word)
+ * and OWNER_DIED into the robust futexes it holds. Memory still read after the kill (a keeper of
+ * dump --lazy-pages shares the mm and serves it) or shared with other processes would then no
+ * longer be what was dumped; so, once everything is taken and only when the tree is to be killed,
+ * each thread forgets both. A tree that is let go keeps them: its threads still need them. */
+int dump_forget_exit_writes(struct dump_ctx *d)
+{
+	int i, j, ret = 0;
+
+	if (d->exit_forgotten)
+		return 0;
+	for (i = 0; i < d->nr_tasks && !ret; i++) {
+		struct dump_task *t = &d->tasks[i];
+
+		if (t->state == 'Z')
+			continue;
+		for (j = 0; j < t->nr_threads && !ret; j++) {
+			struct dump_thread *th = &t->threads[j];
+			struct inj_ctx *inj;
+			long r;
+
+			if (!th->seized)
+				continue;
+			ret = inj_open(&inj, th->tid);
+			if (ret == -ESRCH) {
+				ret = 0; /* on its way out already */
+				continue;
+			}
+			if (ret)
+				break;
+			th->injected = true;
+			ret = inj_syscall(inj, &r, SYS_set_tid_address, 0, 0, 0, 0, 0, 0);
+			if (!ret && r < 0)
+				ret = (int)r;
+			/* a NULL head, but the length must be the kernel's struct robust_list_head
+			 */
+			if (!ret)
+				ret = inj_syscall(inj, &r, SYS_set_robust_list, 0, 3 * sizeof(long),
+						  0, 0, 0, 0);
+			if (!ret && r < 0)
+				ret = (int)r;
+			r = inj_close(inj);
+			if (!ret)
+				ret = (int)r;
+			if (ret)
+				pr_warn("thread %d: cannot clear its clear_child_tid and robust "
+					"list: %s\n",
+					th->tid, strerror(-ret));
+		}
+	}
+	if (!ret)
+		d->exit_forgotten = true;
+	return ret;
+}
+
 int dump_release_tree(struct dump_ctx *d, bool kill_tree, bool leave_stopped)
 {
 	int i, j, ret = 0;
 
+	if (kill_tree && dump_forget_exit_writes(d))
+		pr_warn("the tree is killed with its exit writes: shared memory may see them\n");
 	for (i = 0; i < d->nr_tasks; i++) {
 		struct dump_task *t = &d->tasks[i];
 

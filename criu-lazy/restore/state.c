@@ -94,6 +94,14 @@ static void add_itimer(struct rst_batch *b, int which, const ItimerEntry *it)
 	v.it_interval.tv_usec = it->iusec;
 	v.it_value.tv_sec = it->vsec;
 	v.it_value.tv_usec = it->vusec;
+	/* A periodic ITIMER_REAL that expired reads 0 left until its SIGALRM is dequeued: the
+	 * kernel re-arms it only then, and only if it is still armed. Setting it to expire at once
+	 * puts it back in that state (the SIGALRM it raises merges with the pending one restored);
+	 * skipped like a disarmed timer, it would never fire again. The CPU timers re-arm
+	 * themselves when they expire, so a 0 there is a disarmed timer. */
+	if (which == ITIMER_REAL && !v.it_value.tv_sec && !v.it_value.tv_usec &&
+	    (v.it_interval.tv_sec || v.it_interval.tv_usec))
+		v.it_value.tv_usec = 1;
 	if (!v.it_value.tv_sec && !v.it_value.tv_usec)
 		return; /* disarmed, as in a new task */
 	batch_add(b, "setitimer", __NR_setitimer, which, batch_data(b, &v, sizeof(v)), 0, 0, 0, 0);

@@ -1,5 +1,7 @@
 /* test_init/test_daemon/test_waitsig/pass/fail: the protocol between a test and zdtm.py. */
+#include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,38 +59,45 @@ static void write_pidfile(const char *path, pid_t pid)
 	}
 }
 
-/* The launcher waits for test_daemon() of its child, publishes its pid, and leaves. */
-/* test_daemon() closes its end right after writing: until it has, the harness would see an fd
- * that is gone after restore. Wait (bounded) until the child's wfd is no longer our pipe. */
-static void wait_closed(pid_t child, int rfd, int wfd)
-{
-	char path[64], link[64], want[64];
-	struct stat st;
-	ssize_t n;
-	int i;
+/* The launcher waits for test_daemon() of its child, publishes its pid, and leaves. The test is
+ * ready only once no process of it holds the pipe any more: test_daemon() closes its end right
+ * after writing, and children made with test_fork() close their inherited copy, but either may
+ * not have run that close yet; until every copy is gone the harness would see an fd that is gone
+ * after restore. End of file on our end says the last writer closed it. Bounded: a test whose
+ * child keeps the pipe is published anyway, and the harness's fd comparison then says so. */
+#define READY_CLOSE_TIMEOUT_MS 5000
 
-	if (fstat(rfd, &st))
-		return;
-	snprintf(want, sizeof(want), "pipe:[%lu]", (unsigned long)st.st_ino);
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", child, wfd);
-	for (i = 0; i < 1000; i++) {
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n < 0)
+static void wait_closed(int rfd)
+{
+	struct pollfd pfd = {.fd = rfd, .events = POLLIN};
+	struct timespec t0, t;
+	char c;
+	long left;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = READY_CLOSE_TIMEOUT_MS -
+		       ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0) {
+			fprintf(stderr, "the ready pipe is still open in the test after %d ms\n",
+				READY_CLOSE_TIMEOUT_MS);
 			return;
-		link[n] = 0;
-		if (strcmp(link, want))
+		}
+		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
 			return;
-		usleep(1000);
+		if (pfd.revents && read(rfd, &c, 1) <= 0)
+			return; /* 0: every write end is closed */
 	}
 }
 
-static void launcher(pid_t child, int rfd, int wfd, const char *pidfile)
+static void launcher(pid_t child, int rfd, const char *pidfile)
 {
 	char c;
 	int status;
 
 	if (read(rfd, &c, 1) == 1) {
-		wait_closed(child, rfd, wfd);
+		wait_closed(rfd);
 		write_pidfile(pidfile, child);
 		exit(0);
 	}
@@ -148,7 +157,7 @@ void test_init(int argc, char **argv)
 	}
 	if (pid > 0) {
 		close(p[1]);
-		launcher(pid, p[0], p[1], pidfile);
+		launcher(pid, p[0], pidfile);
 	}
 	close(p[0]);
 	ready_fd = p[1];
