@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -84,6 +86,28 @@ int dump_sk_bufs(int fd, SkEntry *sk)
 	}
 	close(tfd);
 	return 0;
+}
+
+void dump_unix_file(SkEntry *sk, pid_t pid)
+{
+	const size_t off = offsetof(struct sockaddr_un, sun_path);
+	const char *name = (const char *)sk->name.data + off;
+	char path[PATH_MAX + 64];
+	struct stat st;
+	size_t len;
+
+	if (!sk->has_name || sk->name.len <= off + 1 || name[0] == '\0' ||
+	    sk->name.len > sizeof(struct sockaddr_un))
+		return;
+	len = strnlen(name, sk->name.len - off);
+	snprintf(path, sizeof(path), "/proc/%d/%s/%.*s", pid, name[0] == '/' ? "root" : "cwd",
+		 (int)len, name);
+	if (lstat(path, &st) || !S_ISSOCK(st.st_mode))
+		return; /* unlinked, or replaced: bound again with the default mode */
+	sk->has_file_mode = sk->has_file_uid = sk->has_file_gid = true;
+	sk->file_mode = st.st_mode & 07777;
+	sk->file_uid = st.st_uid;
+	sk->file_gid = st.st_gid;
 }
 
 static void peer_str(const SkEntry *sk, char *buf, size_t size)

@@ -365,6 +365,8 @@ int dump_socket(struct FileEntry *fe, pid_t pid, int tfd, uint64_t ino, uint32_t
 		case AF_UNIX:
 			fe->type = FD_TYPE__FD_UNIXSK;
 			ret = dump_unix(fd, sk, what);
+			if (!ret)
+				dump_unix_file(sk, pid);
 			break;
 		case AF_INET:
 		case AF_INET6:

@@ -16,6 +16,9 @@ ssize_t dump_sk_peek(int fd, void *buf, size_t len, const char *what);
 /* SO_SNDBUF/SO_RCVBUF when a program chose them: they differ from a new socket's. TCP
  * connections are left out, the kernel tunes theirs as it goes. */
 int dump_sk_bufs(int fd, SkEntry *sk);
+/* The mode and owner of the socket file of a unix socket bound to a path, when it is still there
+ * (seen from pid's root and cwd). */
+void dump_unix_file(SkEntry *sk, pid_t pid);
 /* Refuses unix stream connections to sockets outside the tree (0 or -EOPNOTSUPP). */
 int dump_sk_check_peers(struct dump_ctx *d);
 

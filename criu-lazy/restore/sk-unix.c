@@ -181,6 +181,13 @@ static int usk_bind(struct usk_set *s, struct usk *u)
 	if (bind(u->fd, (struct sockaddr *)&sun, offsetof(struct sockaddr_un, sun_path) + len)) {
 		ret = -errno;
 		pr_perror("unix socket %" PRIu64 ": cannot bind %s", sk->ino, what);
+	} else if (sun.sun_path[0] && sk->has_file_mode &&
+		   (chmod(sun.sun_path, sk->file_mode) ||
+		    (sk->has_file_uid && sk->has_file_gid &&
+		     chown(sun.sun_path, sk->file_uid, sk->file_gid)))) {
+		ret = -errno;
+		pr_perror("unix socket %" PRIu64 ": cannot give %s its mode and owner back",
+			  sk->ino, what);
 	}
 	leave_cwd(here);
 	return ret;

@@ -1,6 +1,7 @@
 /* Unix stream servers: listening sockets bound to a relative path and to an abstract name, and
  * a connection accepted from the first with data queued both ways. After restore the names are
- * the same, new clients connect to both, and the old connection still carries data. */
+ * the same (the socket file keeps its mode and owner), new clients connect to both, and the old
+ * connection still carries data. */
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -68,6 +69,8 @@ int main(int argc, char **argv)
 	if (bind(lp, (void *)&pa, pl) || bind(la, (void *)&aa, al) || listen(lp, 16) ||
 	    listen(la, 4))
 		pr_perror("bind/listen");
+	if (chmod("listen.sock", 0666) || chown("listen.sock", 1234, 5678))
+		pr_perror("chmod/chown");
 	if (connect(c, (void *)&pa, pl))
 		pr_perror("connect");
 	s = accept(lp, NULL, NULL);
@@ -80,6 +83,9 @@ int main(int argc, char **argv)
 
 	if (stat("listen.sock", &st) || !S_ISSOCK(st.st_mode))
 		fail("the socket file is gone");
+	else if ((st.st_mode & 07777) != 0666 || st.st_uid != 1234 || st.st_gid != 5678)
+		fail("the socket file is %o %u:%u, was 666 1234:5678", st.st_mode & 07777,
+		     st.st_uid, st.st_gid);
 	if (read(s, back, sizeof(back)) != 7 || memcmp(back, "request", 7))
 		fail("data queued at the accepted socket changed");
 	if (read(c, back, sizeof(back)) != 5 || memcmp(back, "reply", 5))
