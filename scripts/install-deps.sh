@@ -12,7 +12,7 @@ PKGS=(
 	clang-format
 	iproute2 procps psmisc util-linux
 	runc busybox-static
-	curl redis-server nginx-light memcached
+	curl redis-server nginx-light memcached sqlite3
 )
 
 missing=()

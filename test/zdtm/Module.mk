@@ -31,5 +31,6 @@ zdtm: all
 	$(Q)test/migration/remote-errors.sh
 	$(Q)test/migration/lazy-daemon-killed.sh
 	$(Q)test/zdtm/zdtm.py run --list test/zdtm/predump.list --pre 2
+	$(Q)test/zdtm/zdtm.py run --list test/zdtm/iters.list --iters 3
 
 .PHONY: zdtm
