@@ -297,6 +297,8 @@ int dump_run(const struct crl_opts *o, bool pre)
 	if (!ret)
 		ret = dump_seize_tree(&d);
 	t_frozen = now_ns();
+	if (!ret && !pre)
+		ret = dump_sk_precheck(&d); /* refusals before minutes of memory */
 	for (i = 0; !ret && i < d.nr_tasks; i++)
 		ret = dump_one(&d, &d.tasks[i]);
 	if (!ret && !pre)

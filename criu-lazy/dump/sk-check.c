@@ -4,13 +4,17 @@
  * seqpacket connection to a socket outside the tree (journald's stream, an X server, a database)
  * cannot be rebuilt, since the other side keeps state about it: the dump is refused, naming the
  * peer. A datagram socket connected outside (syslog's /dev/log) is connected again by name. */
+#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <dirent.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -108,6 +112,88 @@ void dump_unix_file(SkEntry *sk, pid_t pid)
 	sk->file_mode = st.st_mode & 07777;
 	sk->file_uid = st.st_uid;
 	sk->file_gid = st.st_gid;
+}
+
+/* The TCP connections of one process, before any memory is read: a tree the dump will refuse
+ * for them is refused at once, not after minutes of copying memory. */
+static int precheck_task(const struct dump_ctx *d, pid_t pid)
+{
+	char path[320], link[64];
+	struct dirent *de;
+	int pidfd, ret = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	dir = opendir(path);
+	if (!dir)
+		return 0; /* the full dump says why */
+	pidfd = syscall(SYS_pidfd_open, pid, 0);
+	while (!ret && pidfd >= 0 && (de = readdir(dir))) {
+		SkEntry sk = SK_ENTRY__INIT;
+		struct sockaddr_storage a, b;
+		socklen_t al = sizeof(a), bl = sizeof(b), len;
+		struct tcp_info ti;
+		char what[320], conn[160];
+		int fd, v = 0;
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/%d/fd/%s", pid, de->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0 || strncmp(link, "socket:[", 8) != 0)
+			continue;
+		fd = syscall(SYS_pidfd_getfd, pidfd, atoi(de->d_name), 0);
+		if (fd < 0)
+			continue;
+		len = sizeof(v);
+		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) ||
+		    (v != AF_INET && v != AF_INET6))
+			goto next;
+		sk.family = v;
+		len = sizeof(v);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) || v != SOCK_STREAM)
+			goto next;
+		len = sizeof(ti);
+		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
+			goto next;
+		if (ti.tcpi_state == TCP_LISTEN || ti.tcpi_state == TCP_CLOSE ||
+		    (ti.tcpi_state == TCP_ESTABLISHED && d->o->tcp_established))
+			goto next;
+		if (!getsockname(fd, (struct sockaddr *)&a, &al)) {
+			sk.has_name = true;
+			sk.name.data = (uint8_t *)&a;
+			sk.name.len = al;
+		}
+		if (!getpeername(fd, (struct sockaddr *)&b, &bl)) {
+			sk.has_peer_name = true;
+			sk.peer_name.data = (uint8_t *)&b;
+			sk.peer_name.len = bl;
+		}
+		dump_tcp_str(&sk, conn, sizeof(conn));
+		snprintf(what, sizeof(what), "process %d fd %s", pid, de->d_name);
+		if (ti.tcpi_state == TCP_ESTABLISHED)
+			pr_err("%s: established TCP connection %s: use --tcp-established\n", what,
+			       conn);
+		else
+			pr_err("%s: TCP connection %s in state %u: not supported\n", what, conn,
+			       ti.tcpi_state);
+		ret = -EOPNOTSUPP;
+	next:
+		close(fd);
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	closedir(dir);
+	return ret;
+}
+
+int dump_sk_precheck(const struct dump_ctx *d)
+{
+	int i, ret = 0;
+
+	for (i = 0; i < d->nr_tasks && !ret; i++)
+		if (d->tasks[i].state != 'Z')
+			ret = precheck_task(d, d->tasks[i].pid);
+	return ret;
 }
 
 static void peer_str(const SkEntry *sk, char *buf, size_t size)

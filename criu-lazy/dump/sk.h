@@ -19,6 +19,8 @@ int dump_sk_bufs(int fd, SkEntry *sk);
 /* The mode and owner of the socket file of a unix socket bound to a path, when it is still there
  * (seen from pid's root and cwd). */
 void dump_unix_file(SkEntry *sk, pid_t pid);
+/* Before memory is read: TCP connections the dump would refuse (0 or -EOPNOTSUPP). */
+int dump_sk_precheck(const struct dump_ctx *d);
 /* Refuses unix stream connections to sockets outside the tree (0 or -EOPNOTSUPP). */
 int dump_sk_check_peers(struct dump_ctx *d);
 
