@@ -8,6 +8,7 @@
 #include <linux/seccomp.h>
 #include <linux/securebits.h>
 #include <linux/filter.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,9 +85,34 @@ static void add_rlimits(struct rst_batch *b, const TaskCoreEntry *tc, pid_t pid)
 	}
 }
 
+static long cpu_itimer_tick_us;
+
+/* setitimer() adds one tick (TICK_NSEC) to a CPU timer's value, so that time accounted per tick
+ * never lets it fire early. A dumped value is what was left, that tick included: armed again as
+ * it is, the timer would gain one more tick at every C/R cycle. The tick is what the kernel adds
+ * here: arm ITIMER_PROF of our own and read it back at once (we use no ITIMER_PROF). */
+static void measure_cpu_itimer_tick(void)
+{
+	struct itimerval v = {.it_value = {.tv_sec = 1000}}, got, off = {};
+	long d;
+
+	if (setitimer(ITIMER_PROF, &v, NULL))
+		return;
+	d = getitimer(ITIMER_PROF, &got)
+		? 0
+		: (got.it_value.tv_sec - v.it_value.tv_sec) * 1000000L + got.it_value.tv_usec;
+	setitimer(ITIMER_PROF, &off, NULL);
+	/* less than the tick (time accounted between the calls) only compensates less */
+	if (d > 0 && d <= 20000)
+		cpu_itimer_tick_us = d;
+	pr_debug("setitimer adds %ld us to a CPU timer\n", cpu_itimer_tick_us);
+}
+
 static void add_itimer(struct rst_batch *b, int which, const ItimerEntry *it)
 {
+	static pthread_once_t tick_once = PTHREAD_ONCE_INIT;
 	struct itimerval v;
+	long long left;
 
 	if (!it)
 		return;
@@ -104,6 +130,15 @@ static void add_itimer(struct rst_batch *b, int which, const ItimerEntry *it)
 		v.it_value.tv_usec = 1;
 	if (!v.it_value.tv_sec && !v.it_value.tv_usec)
 		return; /* disarmed, as in a new task */
+	if (which != ITIMER_REAL) {
+		pthread_once(&tick_once, measure_cpu_itimer_tick);
+		left = v.it_value.tv_sec * 1000000LL + v.it_value.tv_usec;
+		if (left > cpu_itimer_tick_us) {
+			left -= cpu_itimer_tick_us;
+			v.it_value.tv_sec = left / 1000000;
+			v.it_value.tv_usec = left % 1000000;
+		}
+	}
 	batch_add(b, "setitimer", __NR_setitimer, which, batch_data(b, &v, sizeof(v)), 0, 0, 0, 0);
 }
 

@@ -20,9 +20,10 @@ static long us(const struct timeval *tv)
 	return tv->tv_sec * 1000000L + tv->tv_usec;
 }
 
-/* The kernel rounds timer values up to its tick, at each setitimer (so at each restore too):
- * allow 100 ms of that, far below the 100 s between a kept value and a reset one. */
-#define SLACK 100000L
+/* setitimer() adds one tick (TICK_NSEC: 1 to 10 ms by CONFIG_HZ) to a CPU timer's value, here
+ * once at setup. Restore must arm the value left without a second tick, or each C/R cycle adds
+ * one: allow a single tick of the largest size, 10 ms, whatever the number of cycles. */
+#define SLACK 10000L
 
 static int near(long a, long b)
 {
