@@ -267,9 +267,61 @@ static int make_single(struct usk_set *s, struct usk *u)
 	return ret;
 }
 
+/* A connection accepted from a listener of the tree is made the same way, connect() then
+ * accept(), so that the server's end carries the listener's name and the client sees it as its
+ * peer's. The listener has nothing queued yet: connections it had not accepted come later. */
+static int make_accepted(struct usk_set *s, struct usk *srv, struct usk *cli, struct usk *l)
+{
+	char what[128];
+	int ret;
+
+	name_str(l->sk, what, sizeof(what));
+	cli->fd = socket(AF_UNIX, cli->sk->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (cli->fd < 0) {
+		ret = -errno;
+		pr_perror("unix socket %" PRIu64 ": socket(type %u)", cli->sk->ino, cli->sk->type);
+		return ret;
+	}
+	ret = usk_opts(cli);
+	if (!ret)
+		ret = usk_connect(s, l, cli->fd, &l->sk->name);
+	if (!ret && fcntl(cli->fd, F_SETFL, 0))
+		ret = -errno;
+	if (ret) {
+		pr_errno(ret, "unix socket %" PRIu64 ": cannot connect to %s", cli->sk->ino, what);
+		return ret;
+	}
+	srv->fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (srv->fd < 0) {
+		ret = -errno;
+		pr_perror("unix socket %" PRIu64 ": cannot accept from %s", srv->sk->ino, what);
+		return ret;
+	}
+	return usk_opts(srv);
+}
+
+static struct usk *listener_of(struct usk_set *s, const struct usk *u)
+{
+	size_t i;
+
+	if (u->sk->type == SOCK_DGRAM || !name_len(u->sk))
+		return NULL;
+	for (i = 0; i < s->nr; i++)
+		if (s->u[i].sk->state == TCP_LISTEN && s->u[i].fd >= 0 &&
+		    same_name(s->u[i].sk, u->sk))
+			return &s->u[i];
+	return NULL;
+}
+
 static int make_pair(struct usk_set *s, struct usk *a, struct usk *b)
 {
+	struct usk *l;
 	int sv[2], ret;
+
+	if (b && (l = listener_of(s, a)))
+		return make_accepted(s, a, b, l);
+	if (b && (l = listener_of(s, b)))
+		return make_accepted(s, b, a, l);
 
 	if (socketpair(AF_UNIX, a->sk->type | SOCK_CLOEXEC, 0, sv)) {
 		ret = -errno;

@@ -1,7 +1,7 @@
 /* Unix stream servers: listening sockets bound to a relative path and to an abstract name, and
  * a connection accepted from the first with data queued both ways. After restore the names are
- * the same (the socket file keeps its mode and owner), new clients connect to both, and the old
- * connection still carries data. */
+ * the same (the socket file keeps its mode and owner; the accepted socket the listener's), new
+ * clients connect to both, and the old connection still carries data. */
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -51,8 +51,8 @@ static int check_listener(int lsk, struct sockaddr_un *a, socklen_t al, const ch
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_un pa, aa;
-	socklen_t pl, al;
+	struct sockaddr_un pa, aa, got;
+	socklen_t pl, al, gl;
 	char abs_name[64], back[64];
 	int lp, la, c, s;
 	struct stat st;
@@ -86,6 +86,12 @@ int main(int argc, char **argv)
 	else if ((st.st_mode & 07777) != 0666 || st.st_uid != 1234 || st.st_gid != 5678)
 		fail("the socket file is %o %u:%u, was 666 1234:5678", st.st_mode & 07777,
 		     st.st_uid, st.st_gid);
+	gl = sizeof(got);
+	if (getsockname(s, (void *)&got, &gl) || gl != pl || memcmp(&got, &pa, pl))
+		fail("the accepted socket lost the listener's name");
+	gl = sizeof(got);
+	if (getpeername(c, (void *)&got, &gl) || gl != pl || memcmp(&got, &pa, pl))
+		fail("the client's peer name changed");
 	if (read(s, back, sizeof(back)) != 7 || memcmp(back, "request", 7))
 		fail("data queued at the accepted socket changed");
 	if (read(c, back, sizeof(back)) != 5 || memcmp(back, "reply", 5))
