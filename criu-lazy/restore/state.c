@@ -282,7 +282,9 @@ static uint64_t guess_clear_tid(struct inj_ctx *inj, struct pgs_ctx *pages,
 		return addr;
 	/* Zero: the kernel cleared it when the dumped thread was killed while another process
 	 * still shared its memory (a post-copy source on this host keeps the tree's memory alive
-	 * that way), which glibc reads as "this thread has exited". Put the tid back. */
+	 * that way), which glibc reads as "this thread has exited". A source that kills clears
+	 * clear_child_tid first (dump_forget_exit_writes), so only older image sets need this;
+	 * a live glibc thread never has 0 there, so it changes nothing else. Put the tid back. */
 	if (repair && !val && glibc_tcb(inj, pages, tp) && !inj_write(inj, addr, &tc->tid, 4)) {
 		pr_info("thread %u: its tid word in glibc's thread block was cleared: put back\n",
 			tc->tid);

@@ -327,9 +327,16 @@ class Run:
             rfd, wfd = os.pipe()
             cmd += ["--status-fd", str(wfd)]
         err = open(self.path("%s.stderr" % action), "ab")
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                             start_new_session=True, pass_fds=[wfd] if status else [])
-        err.close()
+        try:
+            p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                 start_new_session=True, pass_fds=[wfd] if status else [])
+        except OSError as e:
+            if status:
+                os.close(rfd)
+                os.close(wfd)
+            raise TestFailed("cannot run %s: %s" % (self.criu, e))
+        finally:
+            err.close()
         self.popens.append(p)
         if not status:
             return p
