@@ -28,6 +28,7 @@ zdtm: all
 	$(Q)test/zdtm/zdtm.py run --list test/zdtm/lazy.list --lazy-pages
 	$(Q)test/zdtm/zdtm.py run --list test/zdtm/remote-lazy.list --remote-lazy-pages
 	$(Q)test/migration/netns-postcopy.sh
+	$(Q)test/migration/netns-precopy-postcopy.sh
 	$(Q)test/migration/remote-errors.sh
 	$(Q)test/migration/lazy-daemon-killed.sh
 	$(Q)test/zdtm/zdtm.py run --list test/zdtm/predump.list --pre 2
