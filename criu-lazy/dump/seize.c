@@ -168,7 +168,7 @@ static int seize_task(struct dump_task *t)
 
 				free(tids);
 				if (ret == -ESRCH)
-					pr_err("process %d exited while freezing\n", t->pid);
+					pr_debug("process %d exited while freezing\n", t->pid);
 				else if (ret == -EPERM && tracer > 0)
 					pr_err("process %d is traced by %d: cannot freeze it\n",
 					       t->pid, tracer);
@@ -187,9 +187,49 @@ static int seize_task(struct dump_task *t)
 		return -EAGAIN;
 	}
 	if (t->threads[0].tid != t->pid) {
-		pr_err("process %d: its leader is gone\n", t->pid);
+		pr_debug("process %d: its leader is gone\n", t->pid);
 		return -ESRCH;
 	}
+	return 0;
+}
+
+/* A child of the frozen tree that exited while we froze it: its parent, frozen, has not collected
+ * it, so it is a zombie to dump as one once its exit is through (bounded wait), or gone at once
+ * when its parent lets children go unreaped. 0: a zombie now, 1: gone, -ESRCH: neither. */
+static int exited_child(struct dump_task *t)
+{
+	int i, j, status;
+
+	for (j = 0; j < t->nr_threads; j++) {
+		if (!t->threads[j].seized)
+			continue;
+		/* an exit reported to us, its tracer, holds the zombie back from its parent */
+		if (ptrace(PTRACE_DETACH, t->threads[j].tid, NULL, NULL))
+			waitpid(t->threads[j].tid, &status, __WALL | WNOHANG);
+		t->threads[j].seized = false;
+	}
+	free(t->threads);
+	t->threads = NULL;
+	t->nr_threads = 0;
+	for (i = 0; i < 200; i++) {
+		if (proc_parse_stat(t->pid, 0, &t->st))
+			return 1;
+		if (t->st.state == 'Z' && t->st.num_threads <= 1)
+			break;
+		usleep(1000);
+	}
+	if (i == 200)
+		return -ESRCH;
+	t->ppid = t->st.ppid;
+	t->pgid = t->st.pgid;
+	t->sid = t->st.sid;
+	t->state = 'Z';
+	t->threads = calloc(1, sizeof(*t->threads));
+	if (!t->threads)
+		return -ENOMEM;
+	t->threads[0].tid = t->pid;
+	t->nr_threads = 1;
+	pr_debug("process %d exited while freezing: dumped as a zombie\n", t->pid);
 	return 0;
 }
 
@@ -238,7 +278,18 @@ static int add_task(struct dump_ctx *d, pid_t pid, int parent)
 		t->nr_threads = 1;
 		return 0;
 	}
-	return seize_task(t);
+	ret = seize_task(t);
+	if (ret == -ESRCH && parent >= 0) {
+		ret = exited_child(t);
+		if (ret == 1) {
+			d->nr_tasks--; /* a child that exited and was collected: not part of the
+					  tree */
+			return 1;
+		}
+	}
+	if (ret == -ESRCH)
+		pr_err("process %d exited while freezing\n", pid);
+	return ret;
 }
 
 int dump_seize_tree(struct dump_ctx *d)
