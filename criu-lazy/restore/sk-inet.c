@@ -129,7 +129,12 @@ int rst_inet_socket(const SkEntry *sk, bool bind_it)
 	    bind(fd, (const struct sockaddr *)sk->name.data, sk->name.len)) {
 		ret = -errno;
 		rst_inet_str(&sk->name, what, sizeof(what));
-		pr_perror("inet socket %" PRIu64 ": cannot bind %s", sk->ino, what);
+		pr_perror("inet socket %" PRIu64 ": cannot bind %s%s", sk->ino, what,
+			  ret == -EADDRINUSE && sk->type == SOCK_STREAM &&
+				  !(sk->has_reuseaddr && sk->reuseaddr)
+			      ? " (without SO_REUSEADDR, as the program had it, connections of "
+				"the dumped tree in TIME_WAIT hold the port until they expire)"
+			      : "");
 		goto fail;
 	}
 	return fd;
