@@ -106,6 +106,22 @@ static pid_t traced_by(pid_t tid)
 	return tracer;
 }
 
+/* PTRACE_SEIZE says EPERM, not ESRCH, to a thread already on its way out: one that is gone within
+ * 100 ms was exiting, not refusing us. */
+static bool thread_exiting(pid_t tid)
+{
+	char path[64];
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%d", tid);
+	for (i = 0; i < 100; i++) {
+		if (access(path, F_OK))
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
 static bool has_thread(struct dump_task *t, pid_t tid)
 {
 	int i;
@@ -152,6 +168,9 @@ static int seize_task(struct dump_task *t)
 			memset(th, 0, sizeof(*th));
 			th->tid = tids[i];
 			ret = seize_thread(th, seccomp);
+			if (ret == -EPERM && !th->seized && tids[i] != t->pid &&
+			    thread_exiting(th->tid))
+				ret = -ESRCH;
 			if (th->seized)
 				t->nr_threads++;
 			if (ret == -ESRCH && tids[i] != t->pid) {
