@@ -22,7 +22,7 @@ set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CRIU=$ROOT/build/bin/criu-lazy
 CLIENT=$ROOT/test/migration/redis-client.py
-MAX_ROUNDS=${MAX_ROUNDS:-4}
+MAX_ROUNDS=${MAX_ROUNDS:-4} # 0: post-copy alone, for comparison
 KEYS=${KEYS:-200000}
 TAG=crp$$
 SRC=$TAG-src DST=$TAG-dst
@@ -97,9 +97,14 @@ DIGEST=$(cli debug digest-value $(for i in 1 777 4242 99999; do echo key:$i; don
 ip netns exec "$DST" timeout 90 "$CLIENT" load "$SVC_IP" $RPORT "$WORK/stop" "$WORK/load.out" &
 LOAD=$!
 PIDS+=("$LOAD")
-sleep 0.5
+for _ in $(seq 200); do
+	[ -e "$WORK/load.out.started" ] && break
+	sleep 0.05
+done
+[ -e "$WORK/load.out.started" ] || fail "the load client never got an answer"
+sleep 0.3
 
-# Pre-copy rounds, while the client writes.
+# Pre-copy rounds, while the client writes (none with MAX_ROUNDS=0).
 prev=
 last_stored=
 round=0
@@ -145,7 +150,7 @@ DEST
 # The switch-over.
 final=$((round + 1))
 TF=$(now_ms)
-ip netns exec "$SRC" "$CRIU" dump -t "$RPID" -D "$WORK/src/$final" --prev-images-dir "../$prev" \
+ip netns exec "$SRC" "$CRIU" dump -t "$RPID" -D "$WORK/src/$final" ${prev:+--prev-images-dir ../$prev} \
 	--lazy-pages --address "$SRC_IP" --port "$PORT" --tcp-established -o dump.log -v4 \
 	--display-stats --status-fd 9 9>"$WORK/ready" >"$WORK/final.out" 2>&1 &
 DUMP=$!

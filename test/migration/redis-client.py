@@ -2,7 +2,8 @@
 """Steady write load on a redis across its migration, and the check afterwards.
 
   redis-client.py load HOST PORT STOPFILE OUTFILE   SET mig:N N until STOPFILE appears (bounded
-      to 60 s); reconnects whenever the server is away; writes the last N the server
+      to 60 s); reconnects whenever the server is away; creates OUTFILE.started at the first
+      answer; at the end writes to OUTFILE the last N the server
       acknowledged, the number of requests, and the longest time without an answer.
   redis-client.py check HOST PORT OUTFILE           every key acknowledged by `load` holds its value
 """
@@ -39,6 +40,8 @@ def load(host, port, stopfile, outfile):
             now = time.monotonic()
             gap = max(gap, now - last_ok)
             last_ok, acked = now, n
+            if n == 1:
+                open(outfile + ".started", "w").close()
             n += 1
         except OSError:
             if s is not None:
