@@ -134,7 +134,7 @@ cat >"$WORK/dest.sh" <<'DEST'
 set -u
 CRIU=$1 DIR=$2 SRC_IP=$3 PORT=$4
 $CRIU lazy-pages -D "$DIR" --page-server --address "$SRC_IP" --port "$PORT" -o lazy-pages.log \
-	-v4 --lazy-timeout 10 --pidfile lp.pid &
+	-v4 --lazy-timeout 10 &
 LP=$!
 for i in $(seq 200); do [ -S "$DIR/lazy-pages.socket" ] && break; sleep 0.01; done
 timeout 20 $CRIU restore -D "$DIR" -d --lazy-pages --pidfile "$DIR/r.pid" -o restore.log -v4 --tcp-established ||
