@@ -84,12 +84,18 @@ wait_for() {
 # itself, report. Exits non-zero on any failure.
 cat >"$WORK/dest.sh" <<'DEST'
 set -u
-CRIU=$1 DIR=$2 SRC_IP=$3 PORT=$4 EXPECT=$5
+CRIU=$1 DIR=$2 SRC_IP=$3 PORT=$4 EXPECT=$5 GO=${6:-}
 cd "$DIR"
 $CRIU lazy-pages -D dst --page-server --address "$SRC_IP" --port "$PORT" -o lazy-pages.log -v4 \
 	--lazy-timeout 3 --pidfile lp.pid &
 LP=$!
 for i in $(seq 100); do [ -S dst/lazy-pages.socket ] && break; sleep 0.05; done
+# fan-out: the daemon is connected to the server once its socket is there; restore only when
+# every destination is, or a quick one could be done (and the server gone) before the next
+if [ -n "$GO" ]; then
+	echo up >lp-up
+	for i in $(seq 200); do [ -e "$GO" ] && break; sleep 0.05; done
+fi
 t0=$(date +%s%N)
 timeout 20 $CRIU restore -D dst -d --lazy-pages --pidfile r.pid -o restore.log -v4 || {
 	echo "restore failed"; kill -KILL $LP; exit 1; }
@@ -181,9 +187,13 @@ run_fanout() {
 		cp "$dir/img/"*.img "$dir/d$k/dst/"
 		ln -s ../test.out "$dir/d$k/test.out"
 		ip netns exec "$DST" unshare --pid --fork --mount-proc bash "$WORK/dest.sh" \
-			"$CRIU" "$dir/d$k" "$SRC_IP" "$port" ok >"$dir/d$k/dest.out" 2>&1 &
+			"$CRIU" "$dir/d$k" "$SRC_IP" "$port" ok "$dir/go" >"$dir/d$k/dest.out" 2>&1 &
 		eval "dest$k=\$!"
 	done
+	# the server ends once the clients it has are done: both must be connected before either
+	# restores (bounded; a destination that never gets there fails below on its own)
+	wait_for "$dir/d1/lp-up" 10 && wait_for "$dir/d2/lp-up" 10
+	touch "$dir/go"
 	for k in 1 2; do
 		eval "wait \$dest$k"
 		rc=$?
