@@ -94,6 +94,51 @@ const char *pxf_client_last_error(struct pxf_client *cl)
 	return last_err[0] ? last_err : "no error";
 }
 
+int pxf_client_broken(struct pxf_client *cl)
+{
+	int ret;
+
+	pthread_mutex_lock(&cl->lock);
+	ret = cl->broken;
+	pthread_mutex_unlock(&cl->lock);
+	return ret;
+}
+
+int pxf_client_reconnect(struct pxf_client *cl, int fd, const uint8_t *uuid)
+{
+	struct pxf_conn *nc = NULL;
+	int ret;
+
+	pthread_mutex_lock(&cl->lock);
+	if (!cl->broken) {
+		ret = 0;
+		goto out_close_fd;
+	}
+	ret = pxf_conn_create(&nc, fd, cl->c->timeout_ms);
+	if (ret) {
+		snprintf(last_err, sizeof(last_err), "out of memory");
+		goto out_close_fd;
+	}
+	ret = pxf_hello(nc, uuid);
+	if (ret) {
+		snprintf(last_err, sizeof(last_err), "%s", pxf_last_error(nc));
+		pxf_conn_free(nc);
+		goto out_close_fd;
+	}
+	pxf_conn_free(cl->c);
+	close(cl->fd);
+	cl->c = nc;
+	cl->fd = fd;
+	cl->broken = 0;
+	cl->err[0] = 0;
+	pthread_mutex_unlock(&cl->lock);
+	return 0;
+out_close_fd:
+	pthread_mutex_unlock(&cl->lock);
+	close(fd);
+	return ret;
+}
+
 /* Under cl->lock: remember why a call failed; a failure that is not the server's ERROR answer
  * leaves the stream out of step, so it sticks. */
 static int client_failed(struct pxf_client *cl, int ret)
@@ -140,13 +185,14 @@ static void put_scratch(struct pxf_client *cl, struct rscratch *s)
 static long fetch(struct pxf_source *src, uint64_t vaddr, uint32_t nr, struct rscratch *s)
 {
 	struct pxf_client *cl = src->cl;
-	struct pxf_conn *c = cl->c;
 	struct pxf_pages p;
+	struct pxf_conn *c;
 	uint64_t tag;
 	size_t i;
 	int ret;
 
 	pthread_mutex_lock(&cl->lock);
+	c = cl->c; /* under the lock: pxf_client_reconnect replaces it */
 	ret = cl->broken;
 	if (ret) {
 		snprintf(last_err, sizeof(last_err), "%s", cl->err);

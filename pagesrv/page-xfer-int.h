@@ -14,8 +14,9 @@ struct pxf_conn {
 	uint64_t next_tag;
 	uint8_t *rbuf; /* payload of the last message received */
 	size_t rcap, rlen;
-	bool peer_error; /* the last failure was an ERROR from the peer: the stream is in step */
-	uint8_t *wbuf;	 /* the message being built */
+	bool peer_error;  /* the last failure was an ERROR from the peer: the stream is in step */
+	bool peer_closed; /* the last receive met the end of the stream (not a reset) */
+	uint8_t *wbuf;	  /* the message being built */
 	size_t wlen, wcap;
 	struct pxf_item *items;
 	size_t icap;

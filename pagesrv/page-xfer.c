@@ -123,9 +123,11 @@ static int read_full(struct pxf_conn *c, void *buf, size_t len, int64_t deadline
 			continue;
 		if (n < 0)
 			return pxf_fail(c, -errno, "recv: %s", strerror(errno));
-		if (n == 0)
+		if (n == 0) {
+			c->peer_closed = true;
 			return pxf_fail(c, -ECONNRESET,
 					"the peer closed the connection mid-message");
+		}
 		*got += n;
 	}
 	return 0;
@@ -191,9 +193,11 @@ int pxf_recv(struct pxf_conn *c, struct pxf_msg *m, bool allow_eof)
 	int ret;
 
 	c->peer_error = false;
+	c->peer_closed = false;
 	ret = read_full(c, hdr, sizeof(hdr), deadline, &got);
-	if (ret == -ECONNRESET && got == 0 && allow_eof) {
-		c->err[0] = 0; /* a clean end between messages is no error */
+	/* a clean end between messages is no error; a reset (a link that broke) is */
+	if (ret == -ECONNRESET && got == 0 && allow_eof && c->peer_closed) {
+		c->err[0] = 0;
 		return 0;
 	}
 	if (ret)

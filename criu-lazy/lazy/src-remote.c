@@ -1,10 +1,19 @@
 /* Pages from a remote page server (lazy-pages --page-server --address A --port P): each task's
  * index comes over the wire once, then frames on demand. The fault path has a connection of its
  * own, so a fault never waits on the wire behind background reads; the prefetch workers have
- * REMOTE_PF_CONNS more, so their requests travel and are served side by side. */
+ * REMOTE_PF_CONNS more, so their requests travel and are served side by side.
+ *
+ * A connection that breaks is made again and the read that failed is asked again, for up to
+ * --lazy-timeout from the break: the tasks wait on their faults meanwhile. The indexes stay (the
+ * HELLO checks that the server still serves the same dump). When the source does not come back,
+ * the read fails, or the daemon's watchdog fires first: either way the tasks are killed. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define LOG_PREFIX "lazy: "
 #include "log.h"
@@ -14,8 +23,13 @@
 #define REMOTE_CONNS 3 /* [0] the fault path, then the prefetch workers' */
 #define REMOTE_PF_CONNS (REMOTE_CONNS - 1)
 
+#define RECONNECT_PAUSE_MS 100
+
 struct lp_remote {
 	struct pxf_client *cl[REMOTE_CONNS];
+	pthread_mutex_t relink[REMOTE_CONNS]; /* one thread reconnects a connection at a time */
+	uint8_t uuid[PGS_UUID_LEN];
+	int timeout_s;
 	const char *address;
 	int port;
 };
@@ -42,11 +56,86 @@ static const struct pgs_entry *remote_entry(void *priv, size_t i)
 	return pxf_source_entry(((struct rsrc *)priv)->src[0], i);
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
+
+/* What a broken link looks like, as opposed to a server that answers but refuses or lies. */
+static bool link_error(int err)
+{
+	switch (-err) {
+	case ECONNRESET:
+	case ECONNREFUSED:
+	case ECONNABORTED:
+	case EPIPE:
+	case ETIMEDOUT:
+	case ENOTCONN:
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case ENETDOWN:
+		return true;
+	}
+	return false;
+}
+
+/* A read on connection c failed with err: 0 once it is worth asking again (reconnected, or
+ * another try is due), or the error to give up with. *lost_at: when this read first saw the link
+ * broken (0: not yet). */
+static int relink(struct lp_remote *r, int c, int err, uint64_t *lost_at)
+{
+	uint64_t now = now_ms(), limit = r->timeout_s * 1000ull;
+	int ret, fd;
+
+	if (!link_error(err) || !pxf_client_broken(r->cl[c]))
+		return err;
+	if (!*lost_at) {
+		*lost_at = now;
+		pr_warn("connection %d to the page server at %s:%d broke (%s): reconnecting for up "
+			"to %d s, faults wait\n",
+			c, r->address, r->port, pxf_client_last_error(r->cl[c]), r->timeout_s);
+	} else if (now - *lost_at >= limit) {
+		pr_err("the page server at %s:%d did not come back within %d s (--lazy-timeout)\n",
+		       r->address, r->port, r->timeout_s);
+		return err;
+	}
+	pthread_mutex_lock(&r->relink[c]);
+	ret = 0;
+	if (pxf_client_broken(r->cl[c])) {
+		ret = pxf_tcp_connect(r->address, r->port, RECONNECT_PAUSE_MS * 10, &fd);
+		if (!ret)
+			ret = pxf_client_reconnect(r->cl[c], fd, r->uuid);
+		if (!ret)
+			pr_warn(
+			    "connection %d to the page server at %s:%d made again after %llu ms\n",
+			    c, r->address, r->port, (unsigned long long)(now_ms() - *lost_at));
+	}
+	pthread_mutex_unlock(&r->relink[c]);
+	if (ret == -ESTALE) {
+		pr_err("the page server at %s:%d now serves another dump than this image set's\n",
+		       r->address, r->port);
+		return ret;
+	}
+	if (ret) {
+		pr_debug("reconnecting to %s:%d: %s\n", r->address, r->port, strerror(-ret));
+		usleep(RECONNECT_PAUSE_MS * 1000);
+	}
+	return 0;
+}
+
 static int remote_read(void *priv, size_t i, void *dst, int reader)
 {
 	struct rsrc *s = priv;
 	int c = conn_of(reader);
-	int ret = pxf_source_read_frame(s->src[c], i, dst);
+	uint64_t lost_at = 0;
+	int ret;
+
+	do
+		ret = pxf_source_read_frame(s->src[c], i, dst);
+	while (ret < 0 && !relink(s->r, c, ret, &lost_at));
 
 	if (ret)
 		pr_err("%d: pages at %#llx from the page server at %s:%d: %s\n", s->pid,
@@ -59,7 +148,12 @@ static int remote_read_range(void *priv, uint64_t vaddr, unsigned long nr, void 
 {
 	struct rsrc *s = priv;
 	int c = conn_of(reader);
-	int ret = pxf_source_read(s->src[c], vaddr, nr, dst);
+	uint64_t lost_at = 0;
+	int ret;
+
+	do
+		ret = pxf_source_read(s->src[c], vaddr, nr, dst);
+	while (ret < 0 && !relink(s->r, c, ret, &lost_at));
 
 	if (ret == 0) /* all of it reads as zero */
 		memset(dst, 0, nr * PGS_PAGE_SIZE);
@@ -119,6 +213,10 @@ int lp_remote_create(struct lp_remote **pr, const char *address, int port, const
 		return -ENOMEM;
 	r->address = address ? address : "localhost";
 	r->port = port;
+	r->timeout_s = timeout_s > 0 ? timeout_s : 60;
+	memcpy(r->uuid, uuid, PGS_UUID_LEN);
+	for (c = 0; c < REMOTE_CONNS; c++)
+		pthread_mutex_init(&r->relink[c], NULL);
 	for (c = 0; c < REMOTE_CONNS && !ret; c++)
 		ret = client_open(r, uuid, timeout_ms, &r->cl[c]);
 	if (ret) {
@@ -135,8 +233,10 @@ void lp_remote_free(struct lp_remote *r)
 
 	if (!r)
 		return;
-	for (c = 0; c < REMOTE_CONNS; c++)
+	for (c = 0; c < REMOTE_CONNS; c++) {
 		pxf_client_close(r->cl[c]);
+		pthread_mutex_destroy(&r->relink[c]);
+	}
 	free(r);
 }
 

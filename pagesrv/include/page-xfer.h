@@ -216,6 +216,14 @@ int pxf_client_open(struct pxf_client **cl, int fd, const uint8_t *uuid, int tim
 void pxf_client_close(struct pxf_client *cl); /* accepts NULL; every source must be closed */
 /* Why the calling thread's last failed call on a client failed. */
 const char *pxf_client_last_error(struct pxf_client *cl);
+/* The failure that broke the client's connection (0: none); every call fails with it until
+ * pxf_client_reconnect. */
+int pxf_client_broken(struct pxf_client *cl);
+/* Gives a broken client the new connection fd (taken: closed on failure too) and says HELLO on it;
+ * the sources opened on cl keep their indexes and read through it (the HELLO checks that the
+ * server still serves the same dump). A client that is not broken (another thread reconnected
+ * it) keeps its connection and closes fd. Returns as pxf_hello. */
+int pxf_client_reconnect(struct pxf_client *cl, int fd, const uint8_t *uuid);
 
 /* One owner's index fetched from the server; the calls mirror pgs_nr_entries, pgs_entry,
  * pgs_read_frame and pgs_read, with the same returns (off/len/csum of the entries are zero). */

@@ -31,6 +31,7 @@ zdtm: all
 	$(Q)test/migration/netns-precopy-postcopy.sh
 	$(Q)test/migration/remote-errors.sh
 	$(Q)test/migration/lazy-daemon-killed.sh
+	$(Q)test/migration/remote-link-cut.sh
 	$(Q)test/zdtm/zdtm.py run --list test/zdtm/predump.list --pre 2
 	$(Q)test/zdtm/zdtm.py run --list test/zdtm/iters.list --iters 3
 
