@@ -250,10 +250,10 @@ int dump_run(const struct crl_opts *o, bool pre)
 	uint64_t t0 = now_ns(), t_frozen, t1;
 	int lfd = -1, i, ret;
 
-	if (o->page_server && (pre || o->lazy_pages)) {
-		pr_err("dump: --page-server with %s is not implemented yet in this version of "
-		       "criu-lazy\n",
-		       pre ? "pre-dump" : "--lazy-pages");
+	if (o->page_server && o->lazy_pages) {
+		pr_err(
+		    "dump: --page-server with --lazy-pages is not implemented yet in this version "
+		    "of criu-lazy\n");
 		return -ENOSYS;
 	}
 	if (mkdir(o->images_dir, 0755) && errno != EEXIST) {

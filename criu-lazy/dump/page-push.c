@@ -3,7 +3,8 @@
  * images stay in -D DIR, as CRIU does. They are pushed once the image set is complete and before
  * the tree is let go, so a push that fails is a dump that fails (the tree runs on); each page
  * image leaves DIR only once the server has it whole. The page images pass through DIR first:
- * streaming frames straight from the page store writer is not done yet. */
+ * streaming frames straight from the page store writer is not done yet. pre-dump pushes the same
+ * way, each round to a page-server of its own, and keeps its copy. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -68,8 +69,9 @@ int dump_push_pages(struct dump_ctx *d)
 		bytes += st.st_size;
 		nr++;
 	}
-	/* all of them are there: only now do they leave here */
-	for (i = 0; i < d->nr_written; i++)
+	/* all of them are there: only now do they leave here. A pre-dump keeps them: the next
+	 * round reads which pages this one stored from them (--prev-images-dir). */
+	for (i = 0; !d->pre && i < d->nr_written; i++)
 		if (is_page_image(d->written[i]) && unlinkat(d->dirfd, d->written[i], 0))
 			pr_warn("cannot remove %s after pushing it: %s\n", d->written[i],
 				strerror(errno));

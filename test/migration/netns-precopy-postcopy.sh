@@ -5,7 +5,8 @@
 #
 #   rounds:  pre-dump --track-mem (uffd-wp async + PAGEMAP_SCAN) into DIR/N, --prev-images-dir
 #            ../N-1, until the pages a round writes stop shrinking (at most MAX_ROUNDS); each
-#            round's images go to the destination while the service runs
+#            round pushes its page images over the veth to a page-server at the destination
+#            (--page-server) while the service runs; its few other images are copied
 #   switch:  dump --lazy-pages --prev-images-dir (the freeze), metadata images to the
 #            destination, the service address moves, restore --lazy-pages there (in a pid
 #            namespace of its own, since the frozen source still holds the pids), pages pulled
@@ -16,8 +17,7 @@
 # service is away; afterwards every key it had acknowledged must be there, with the dataset
 # populated before the first round. Prints per round the pages written and bytes sent, the
 # downtime (freeze -> running at the destination), the longest time the client went without an
-# answer, and the total time. Always removes its namespaces. Known limit: pre-dump cannot push
-# to a page-server yet, so the rounds travel by copying their directory (same filesystem).
+# answer, and the total time. Always removes its namespaces.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CRIU=$ROOT/build/bin/criu-lazy
@@ -111,13 +111,33 @@ round=0
 while [ $round -lt "$MAX_ROUNDS" ]; do
 	round=$((round + 1))
 	t=$(now_ms)
+	# the round's page images go over the veth to a page-server at the destination; its
+	# other images (a few KiB) are copied
+	mkdir -p "$WORK/dst/$round"
+	rm -f "$WORK/ps-ready"
+	timeout 60 ip netns exec "$DST" "$CRIU" page-server -D "$WORK/dst/$round" \
+		--address "$DST_IP" --port "$PORT" -o page-server.log --status-fd 9 9>"$WORK/ps-ready" &
+	ps=$!
+	for _ in $(seq 200); do
+		[ -s "$WORK/ps-ready" ] && break
+		sleep 0.01
+	done
 	timeout 60 ip netns exec "$SRC" "$CRIU" pre-dump -t "$RPID" -D "$WORK/src/$round" \
 		${prev:+--prev-images-dir ../$prev} --track-mem -o pre-dump.log --display-stats \
+		--page-server --address "$DST_IP" --port "$PORT" \
 		>"$WORK/round$round.out" 2>&1 || fail "pre-dump $round: $(tail -1 "$WORK/round$round.out")"
-	cp -r "$WORK/src/$round" "$WORK/dst/$round"
+	wait $ps || fail "page-server of round $round exited $?"
+	for f in "$WORK/src/$round"/*.img; do
+		case ${f##*/} in
+		pagemap-* | pages-*) ;;
+		*) cp "$f" "$WORK/dst/$round/" ;;
+		esac
+	done
+	cmp -s "$WORK/src/$round"/pages-$RPID.img "$WORK/dst/$round/pages-$RPID.img" ||
+		fail "round $round: the pushed pages differ from the source's"
 	stats=$(grep '^pre-dump:' "$WORK/round$round.out")
 	stored=$(echo "$stats" | sed -n 's/.* \([0-9]*\) stored.*/\1/p')
-	bytes=$(cat "$WORK/src/$round"/pages-*.img | wc -c)
+	bytes=$(cat "$WORK/dst/$round"/page*-*.img | wc -c)
 	frozen=$(grep -o 'frozen [0-9.]* ms' "$WORK/round$round.out")
 	echo "  round $round: $stored pages stored (written since the last round), $bytes bytes sent," \
 		"$(($(now_ms) - t)) ms ($frozen after start)"
