@@ -244,14 +244,19 @@ int lp_open_remote(void *arg, pid_t pid, const struct lp_src_ops **ops, void **p
 {
 	struct lp_remote *r = arg;
 	struct rsrc *s = calloc(1, sizeof(*s));
+	uint64_t lost_at;
 	int ret = 0, c;
 
 	if (!s)
 		return -ENOMEM;
 	s->r = r;
 	s->pid = pid;
-	for (c = 0; c < REMOTE_CONNS && !ret; c++)
-		ret = pxf_source_open(&s->src[c], r->cl[c], pid);
+	for (c = 0; c < REMOTE_CONNS && !ret; c++) {
+		lost_at = 0; /* a task may come while the link is down: it waits as faults do */
+		do
+			ret = pxf_source_open(&s->src[c], r->cl[c], pid);
+		while (ret < 0 && !relink(r, c, ret, &lost_at));
+	}
 	if (ret) {
 		if (ret == -ENOENT)
 			pr_err("%d: the page server at %s:%d has no pages of this task\n", pid,

@@ -18,7 +18,7 @@ WORK=$(mktemp -d /tmp/remote-link-cut.XXXXXX)
 PIDS=()
 FAILED=0
 PORT=$((40000 + RANDOM % 20000))
-CUT_AFTER=262144
+CUT_AFTER=${CUT_AFTER:-262144} # bytes from the source before the cut
 
 cleanup() {
 	local p
