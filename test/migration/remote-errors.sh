@@ -10,7 +10,8 @@ CRIU=$ROOT/build/bin/criu-lazy
 WORK=$(mktemp -d /tmp/remote-errors.XXXXXX)
 PIDS=()
 FAILED=0
-PORT=$((40000 + RANDOM % 20000))
+# below the ephemeral range (32768-60999): a port there may be taken by any outgoing connection
+PORT=$((20000 + RANDOM % 12000))
 
 cleanup() {
 	local p

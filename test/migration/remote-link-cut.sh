@@ -17,7 +17,8 @@ PROXY=$ROOT/test/migration/tcp-cut-proxy.py
 WORK=$(mktemp -d /tmp/remote-link-cut.XXXXXX)
 PIDS=()
 FAILED=0
-PORT=$((40000 + RANDOM % 20000))
+# below the ephemeral range (32768-60999): a port there may be taken by any outgoing connection
+PORT=$((20000 + RANDOM % 12000))
 CUT_AFTER=${CUT_AFTER:-262144} # bytes from the source before the cut
 
 cleanup() {
