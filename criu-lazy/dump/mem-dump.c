@@ -253,12 +253,21 @@ static int dump_vma_pages(struct mem_batch *b, int pm_fd, VmaEntry *v, const str
 	return ret;
 }
 
+static unsigned int dump_writer_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > 8 ? 8 : n;
+}
+
 static int open_writer(struct dump_ctx *d, struct pgs_writer **w, const char *id, const char *owner)
 {
 	struct pgs_writer_opts wo = {
 	    .level = d->o->compress_level,
 	    .uuid = d->uuid,
 	    .owner = owner,
+	    /* compression, not reading memory, bounds dump speed: use every CPU */
+	    .threads = dump_writer_threads(),
 	};
 	int ret = pgs_writer_open(w, d->dirfd, id, &wo);
 
