@@ -52,4 +52,7 @@ clean:
 	$(Q)rm -rf $(BUILD)
 
 .PHONY: all test demo clean check-format format
+# objects of test and bench binaries are intermediate files to make: keep them, so a second make
+# does not rebuild them
+.SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
