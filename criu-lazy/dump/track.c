@@ -134,10 +134,14 @@ static int grab_uffd(pid_t pid, int tfd)
 static int read_parent_mm(struct dump_ctx *d, pid_t pid, MmEntry **mm)
 {
 	struct img_file f = {};
-	char id[16];
+	char id[16], name[64];
 	int ret;
 
 	snprintf(id, sizeof(id), "%d", pid);
+	/* a process born since the previous images is normal, not an error to log */
+	snprintf(name, sizeof(name), img_types[IMG_MM].fmt, id);
+	if (faccessat(d->parent_dirfd, name, F_OK, 0))
+		return -ENOENT;
 	ret = open_image_read(&f, d->parent_dirfd, IMG_MM, id);
 	if (!ret)
 		ret = pb_read_one(&f, (void **)mm);
