@@ -38,6 +38,9 @@ int pxf_fail(struct pxf_conn *c, int err, const char *fmt, ...)
 
 /* 1: a message is in *m; 0: the peer closed between messages (only if allow_eof); <0: -errno. */
 int pxf_recv(struct pxf_conn *c, struct pxf_msg *m, bool allow_eof);
+/* pxf_recv for a server waiting on a request: a malformed one is answered with ERROR EINVAL
+ * (its reason) before the caller closes. */
+int pxf_recv_request(struct pxf_conn *c, struct pxf_msg *m);
 
 /* Building a message in c->wbuf: begin, append, send. Appends fail only on -ENOMEM, which
  * pxf_end reports. */

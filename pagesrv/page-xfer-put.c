@@ -10,44 +10,6 @@
 
 #include "page-xfer-int.h"
 
-int pxf_accept_hello_any(struct pxf_conn *c, uint8_t *uuid_out)
-{
-	struct pxf_msg m;
-	char text[128];
-	void *p;
-	int ret;
-
-	ret = pxf_recv(c, &m, false);
-	if (ret < 0)
-		return ret;
-	if (m.type != PXF_HELLO || m.len < 4) {
-		pxf_send_error(c, m.tag, EINVAL, "expected HELLO");
-		return pxf_fail(c, -EBADMSG, "the client did not start with HELLO");
-	}
-	if (pxf_get32(m.p) != PXF_VERSION) {
-		snprintf(text, sizeof(text), "version %u is not spoken here (version %u)",
-			 pxf_get32(m.p), PXF_VERSION);
-		pxf_send_error(c, m.tag, EPROTO, text);
-		return pxf_fail(c, -EPROTO, "client speaks version %u", pxf_get32(m.p));
-	}
-	if (m.len != 8 + PGS_UUID_LEN) {
-		pxf_send_error(c, m.tag, EINVAL, "malformed HELLO");
-		return pxf_fail(c, -EBADMSG, "HELLO of %u bytes", m.len);
-	}
-	if (pxf_get32(m.p + 4) != PGS_PAGE_SIZE) {
-		pxf_send_error(c, m.tag, EPROTO, "page size differs");
-		return pxf_fail(c, -EPROTO, "client page size %u", pxf_get32(m.p + 4));
-	}
-	memcpy(uuid_out, m.p + 8, PGS_UUID_LEN);
-	pxf_begin(c, PXF_HELLO_OK, 0, m.tag);
-	pxf_put32(c, PXF_VERSION);
-	pxf_put32(c, PGS_PAGE_SIZE);
-	p = pxf_reserve(c, PGS_UUID_LEN);
-	if (p)
-		memcpy(p, uuid_out, PGS_UUID_LEN);
-	return pxf_end(c);
-}
-
 static bool name_ok(const char *n, size_t len)
 {
 	size_t i;

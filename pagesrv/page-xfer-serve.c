@@ -8,7 +8,9 @@
 
 #define PG PGS_PAGE_SIZE
 
-int pxf_accept_hello(struct pxf_conn *c, const uint8_t *uuid)
+/* The HELLO checks both kinds of server share: want is the dump this server serves (NULL: any,
+ * a receiving server), got (if not NULL) takes the client's uuid. */
+static int accept_hello(struct pxf_conn *c, const uint8_t *want, uint8_t *got)
 {
 	struct pxf_msg m;
 	char text[128];
@@ -36,17 +38,43 @@ int pxf_accept_hello(struct pxf_conn *c, const uint8_t *uuid)
 		pxf_send_error(c, m.tag, EPROTO, "page size differs");
 		return pxf_fail(c, -EPROTO, "client page size %u", pxf_get32(m.p + 4));
 	}
-	if (memcmp(m.p + 8, uuid, PGS_UUID_LEN)) {
+	if (want && memcmp(m.p + 8, want, PGS_UUID_LEN)) {
 		pxf_send_error(c, m.tag, ESTALE, "these images belong to another dump");
 		return pxf_fail(c, -ESTALE, "the client asks for another dump");
 	}
+	if (got)
+		memcpy(got, m.p + 8, PGS_UUID_LEN);
 	pxf_begin(c, PXF_HELLO_OK, 0, m.tag);
 	pxf_put32(c, PXF_VERSION);
 	pxf_put32(c, PG);
 	p = pxf_reserve(c, PGS_UUID_LEN);
 	if (p)
-		memcpy(p, uuid, PGS_UUID_LEN);
+		memcpy(p, m.p + 8, PGS_UUID_LEN);
 	return pxf_end(c);
+}
+
+int pxf_accept_hello(struct pxf_conn *c, const uint8_t *uuid)
+{
+	return accept_hello(c, uuid, NULL);
+}
+
+int pxf_accept_hello_any(struct pxf_conn *c, uint8_t *uuid_out)
+{
+	return accept_hello(c, NULL, uuid_out);
+}
+
+int pxf_recv_request(struct pxf_conn *c, struct pxf_msg *m)
+{
+	int ret = pxf_recv(c, m, true);
+
+	if (ret == -EBADMSG) { /* tell the client why before the caller closes */
+		char why[sizeof(c->err)];
+
+		memcpy(why, c->err, sizeof(why));
+		pxf_send_error(c, 0, EINVAL, why);
+		memcpy(c->err, why, sizeof(why));
+	}
+	return ret;
 }
 
 static int serve_index(struct pxf_conn *c, uint64_t tag, const struct pxf_backend *b)
@@ -232,15 +260,7 @@ int pxf_serve_backend(struct pxf_conn *c, pxf_backend_lookup_fn lookup, void *ar
 	int ret;
 
 	for (;;) {
-		ret = pxf_recv(c, &m, true);
-		if (ret == -EBADMSG) { /* tell the client why before the caller closes */
-			char why[sizeof(c->err)];
-
-			memcpy(why, c->err, sizeof(why));
-			pxf_send_error(c, 0, EINVAL, why);
-			memcpy(c->err, why, sizeof(why));
-			return ret;
-		}
+		ret = pxf_recv_request(c, &m);
 		if (ret <= 0)
 			return ret;
 		switch (m.type) {

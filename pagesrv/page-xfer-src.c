@@ -241,15 +241,7 @@ static int serve_loop(struct src_srv *s)
 	int ret;
 
 	for (;;) {
-		ret = pxf_recv(c, &m, true);
-		if (ret == -EBADMSG) {
-			char why[sizeof(c->err)];
-
-			memcpy(why, c->err, sizeof(why));
-			pxf_send_error(c, 0, EINVAL, why);
-			memcpy(c->err, why, sizeof(why));
-			return ret;
-		}
+		ret = pxf_recv_request(c, &m);
 		if (ret <= 0)
 			return ret;
 		switch (m.type) {
