@@ -457,11 +457,16 @@ int lp_takeover(struct lp_daemon *d, const char *dir, lp_open_src_fn open_src, v
 			ret = taken;
 			break;
 		}
+		/* a task that cannot be taken over is killed, and the rest still read: a uffd left
+		 * unread in the socket would be dropped with it, and its task would read zeros */
 		if (p.m.type != GUARD_TAKE || fd < 0 || p.m.pid <= 0) {
+			pr_err("bad message %u from the keeper: killing task %d\n", p.m.type,
+			       p.m.pid);
+			if (p.m.pid > 0)
+				kill(p.m.pid, SIGKILL);
 			if (fd >= 0)
 				close(fd);
-			ret = -EPROTO;
-			break;
+			continue;
 		}
 		ret = open_src(arg, p.m.pid, &ops, &priv);
 		if (ret) {
@@ -475,10 +480,11 @@ int lp_takeover(struct lp_daemon *d, const char *dir, lp_open_src_fn open_src, v
 		d->takeover = 1;
 		ret = lp_add_task(d, p.m.pid, fd, p.r, p.m.nr_ranges, ops, priv);
 		d->takeover = 0;
-		if (!ret)
-			taken++;
-		else
+		if (ret) { /* logged, and the task killed */
 			d->st.tasks_lost++;
+			continue;
+		}
+		taken++;
 		pr_info("%d: taken over from the keeper\n", p.m.pid);
 	}
 	close(sk);
